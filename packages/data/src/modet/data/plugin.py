@@ -1,0 +1,1 @@
+"""modet-data's own plugin: what it registers through modet's hooks."""

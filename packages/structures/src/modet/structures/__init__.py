@@ -1,0 +1,1 @@
+"""modet-structures."""
