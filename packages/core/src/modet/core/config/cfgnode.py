@@ -92,6 +92,18 @@ class CfgNode(_YacsCfgNode):
         self._carry_unknown_sections(cfg_other)
         super().merge_from_other_cfg(cfg_other)
 
+    def merge_from_list(self, cfg_list: list[Any]) -> None:
+        """Merge ``["KEY.PATH", "value", ...]`` (values parsed as Python literals where they are)."""
+        if len(cfg_list) % 2 != 0:
+            raise ValueError(f"override list must hold KEY VALUE pairs, got an odd number of items: {cfg_list}")
+        for full_key in cfg_list[0::2]:
+            node: Any = self
+            for part in str(full_key).split("."):
+                if not isinstance(node, _YacsCfgNode) or part not in node:
+                    raise KeyError(f"Non-existent config key: {full_key}")
+                node = node[part]
+        super().merge_from_list(cfg_list)
+
     def _carry_unknown_sections(self, loaded: Any) -> None:
         for key, value in loaded.items():
             if key in self or not isinstance(value, dict):

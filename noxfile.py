@@ -1,0 +1,91 @@
+"""Test sessions: one per package and per plugin, each installing only that package and its
+declared dependencies (a missing declaration fails), plus an integration session with
+everything and a tiny plugin installed through a real entry point.
+
+torch is ~5 GB per environment: sessions use uv, which links packages from one cache instead
+of copying them, and finds the pinned torch wheels in the machine's local wheel folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import nox
+import tomllib
+
+ROOT = Path(__file__).parent
+CONSTRAINTS = str(ROOT / "constraints.txt")
+LOCAL_WHEELS = Path("/opt/pypi-more/files")
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["tests", "integration"]
+nox.options.reuse_existing_virtualenvs = False
+
+
+# Foundation first, so a broken base fails before what builds on it.
+PACKAGE_ORDER = ["core", "structures", "ops", "modeling", "checkpoint", "engine", "data", "evaluation"]
+
+
+def _project_dirs() -> dict[str, Path]:
+    """Distribution name -> folder, for every package and plugin in the repository."""
+    packages = sorted(ROOT.glob("packages/*/pyproject.toml"), key=lambda p: PACKAGE_ORDER.index(p.parent.name))
+    dirs = packages + sorted(ROOT.glob("plugins/*/pyproject.toml"))
+    return {tomllib.loads(p.read_text())["project"]["name"]: p.parent for p in dirs}
+
+
+PROJECTS = _project_dirs()
+# session id -> distribution: "core" for packages/core, "plugin-safetensors" for plugins/safetensors
+SESSION_IDS = {
+    (folder.name if folder.parent.name == "packages" else f"plugin-{folder.name}"): dist
+    for dist, folder in PROJECTS.items()
+}
+
+
+def _local_requirements(dist: str) -> list[str]:
+    """The folders of ``dist`` and of every modet distribution it depends on, transitively."""
+    seen: list[str] = []
+    stack = [dist]
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.append(name)
+        deps = tomllib.loads((PROJECTS[name] / "pyproject.toml").read_text())["project"].get("dependencies", [])
+        for requirement in deps:
+            dep_name = re.split(r"[\s<>=!~\[;]", requirement, maxsplit=1)[0]
+            if dep_name in PROJECTS:
+                stack.append(dep_name)
+    return [str(PROJECTS[name]) for name in reversed(seen)]
+
+
+def _install(session: nox.Session, *folders: str) -> None:
+    env = {}
+    if LOCAL_WHEELS.is_dir():
+        env["UV_FIND_LINKS"] = str(LOCAL_WHEELS)
+    session.install("-c", CONSTRAINTS, *folders, "pytest", env=env)
+
+
+@nox.session
+@nox.parametrize("package", list(SESSION_IDS), ids=list(SESSION_IDS))
+def tests(session: nox.Session, package: str) -> None:
+    """Run one package's (or plugin's) tests with only its declared dependencies installed."""
+    dist = SESSION_IDS[package]
+    _install(session, *_local_requirements(dist))
+    session.chdir(PROJECTS[dist])
+    session.run("pytest", "tests", "-q", *session.posargs, env={"OMP_NUM_THREADS": str(os.cpu_count() or 1)})
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Everything installed together, plus a tiny plugin found through a real entry point."""
+    _install(session, *(str(folder) for folder in PROJECTS.values()), str(ROOT / "tests/integration/toy_plugin"))
+    session.run("pytest", str(ROOT / "tests/integration"), "-q", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def lint(session: nox.Session) -> None:
+    """ruff over the whole repository (needs ruff on PATH)."""
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")

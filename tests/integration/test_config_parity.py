@@ -1,0 +1,66 @@
+"""get_cfg() with every package installed equals detectron2's defaults, and detectron2's
+model-zoo YAMLs merge to exactly the config dumps detectron2 wrote for the parity cases."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from modet.core import get_cfg
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).parent / "fixtures"
+PARITY = ROOT / "packages/modeling/tests/fixtures/parity"
+CASES = sorted(p.parent.name for p in PARITY.glob("*/case.json"))
+
+# The "tiny" overrides every parity case was made with (shared/parity/README.md).
+TINY_OVERRIDES = [
+    "MODEL.RESNETS.STEM_OUT_CHANNELS", "16",
+    "MODEL.RESNETS.RES2_OUT_CHANNELS", "32",
+    "MODEL.RESNETS.WIDTH_PER_GROUP", "8",
+    "MODEL.FPN.OUT_CHANNELS", "32",
+    "MODEL.ROI_BOX_HEAD.FC_DIM", "64",
+    "MODEL.ROI_BOX_HEAD.CONV_DIM", "32",
+    "MODEL.ROI_MASK_HEAD.CONV_DIM", "32",
+    "MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "(32, 32, 32, 32, 32, 32, 32, 32)",
+    "MODEL.SEM_SEG_HEAD.CONVS_DIM", "32",
+    "TEST.DETECTIONS_PER_IMAGE", "20",
+    "MODEL.WEIGHTS", "",
+    "MODEL.DEVICE", "cpu",
+]  # fmt: skip
+
+
+def as_plain(cfg) -> dict:
+    """What detectron2's cfg.dump() writes, read back: tuples become lists."""
+    return yaml.safe_load(cfg.dump())
+
+
+def flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def test_get_cfg_equals_detectron2_defaults():
+    expected = flat(yaml.safe_load((FIXTURES / "detectron2-defaults.yaml").read_text()))
+    actual = flat(as_plain(get_cfg()))
+    assert sorted(set(expected) - set(actual)) == []
+    assert sorted(set(actual) - set(expected)) == []
+    assert {k: v for k, v in actual.items() if v != expected[k]} == {}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_detectron2_yaml_merges_to_the_parity_dump(case):
+    config_name = json.loads((PARITY / case / "case.json").read_text())["config"]
+    cfg = get_cfg()
+    cfg.merge_from_file(FIXTURES / "detectron2-configs" / config_name)
+    cfg.merge_from_list(TINY_OVERRIDES)
+    expected = flat(yaml.safe_load((PARITY / case / "config.yaml").read_text()))
+    actual = flat(as_plain(cfg))
+    assert sorted(set(expected) ^ set(actual)) == []
+    assert {k: (v, expected[k]) for k, v in actual.items() if v != expected[k]} == {}
