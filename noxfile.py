@@ -43,8 +43,20 @@ SESSION_IDS = {
 }
 
 
+def _requirements(dist: str, *, with_test_extra: bool = False) -> list[str]:
+    project = tomllib.loads((PROJECTS[dist] / "pyproject.toml").read_text())["project"]
+    deps = list(project.get("dependencies", []))
+    if with_test_extra:
+        deps += project.get("optional-dependencies", {}).get("test", [])
+    return deps
+
+
 def _local_requirements(dist: str) -> list[str]:
-    """The folders of ``dist`` and of every modet distribution it depends on, transitively."""
+    """The folders of ``dist`` and of every modet distribution it depends on, transitively.
+
+    The distribution's own ``test`` extra counts too (a plugin's tests may need modet-engine
+    for ``modet info``); its dependencies' extras do not.
+    """
     seen: list[str] = []
     stack = [dist]
     while stack:
@@ -52,8 +64,7 @@ def _local_requirements(dist: str) -> list[str]:
         if name in seen:
             continue
         seen.append(name)
-        deps = tomllib.loads((PROJECTS[name] / "pyproject.toml").read_text())["project"].get("dependencies", [])
-        for requirement in deps:
+        for requirement in _requirements(name, with_test_extra=name == dist):
             dep_name = re.split(r"[\s<>=!~\[;]", requirement, maxsplit=1)[0]
             if dep_name in PROJECTS:
                 stack.append(dep_name)
