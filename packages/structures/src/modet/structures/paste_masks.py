@@ -1,0 +1,97 @@
+"""Pasting ROI-sized mask predictions into full images (detectron2's ``layers.mask_ops``).
+
+Lives in modet.structures so that ``ROIMasks.to_bitmasks`` needs no modet.ops import;
+modet.ops re-exports ``paste_masks_in_image`` from here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+BYTES_PER_FLOAT = 4
+# Memory allowed for one chunk of full-image masks on the GPU.
+GPU_MEM_LIMIT = 1024**3
+
+
+def _do_paste_mask(
+    masks: torch.Tensor, boxes: torch.Tensor, img_h: int, img_w: int, skip_empty: bool = True
+) -> tuple[torch.Tensor, tuple]:
+    """Resample (N, 1, M, M) masks into the (N, 4) XYXY boxes of an img_h x img_w image.
+
+    With ``skip_empty`` only the region covering all the boxes (plus a 1-pixel margin) is
+    computed; the returned index tuple says where that region sits in the image.
+    Returns (N, h, w) float masks and that index tuple (empty when the whole image was computed).
+    """
+    device = masks.device
+    if skip_empty:
+        x0_int, y0_int = torch.clamp(boxes.min(dim=0).values.floor()[:2] - 1, min=0).to(dtype=torch.int32)
+        x1_int = torch.clamp(boxes[:, 2].max().ceil() + 1, max=img_w).to(dtype=torch.int32)
+        y1_int = torch.clamp(boxes[:, 3].max().ceil() + 1, max=img_h).to(dtype=torch.int32)
+    else:
+        x0_int, y0_int = 0, 0
+        x1_int, y1_int = img_w, img_h
+    x0, y0, x1, y1 = torch.split(boxes, 1, dim=1)  # each (N, 1)
+    num = masks.shape[0]
+
+    # Pixel centers, mapped to grid_sample's [-1, 1] coordinates of each box.
+    img_y = torch.arange(y0_int, y1_int, device=device, dtype=torch.float32) + 0.5
+    img_x = torch.arange(x0_int, x1_int, device=device, dtype=torch.float32) + 0.5
+    img_y = (img_y - y0) / (y1 - y0) * 2 - 1
+    img_x = (img_x - x0) / (x1 - x0) * 2 - 1
+    gx = img_x[:, None, :].expand(num, img_y.size(1), img_x.size(1))
+    gy = img_y[:, :, None].expand(num, img_y.size(1), img_x.size(1))
+    grid = torch.stack([gx, gy], dim=3)
+
+    if not masks.dtype.is_floating_point:
+        masks = masks.float()
+    img_masks = F.grid_sample(masks, grid.to(masks.dtype), align_corners=False)
+    if skip_empty:
+        return img_masks[:, 0], (slice(int(y0_int), int(y1_int)), slice(int(x0_int), int(x1_int)))
+    return img_masks[:, 0], ()
+
+
+def paste_masks_in_image(
+    masks: torch.Tensor, boxes: torch.Tensor, image_shape: tuple[int, int], threshold: float = 0.5
+) -> torch.Tensor:
+    """Paste (N, M, M) mask probabilities into (N, H, W) image masks at the XYXY ``boxes`` (Tensor or Boxes).
+
+    Returns a bool tensor (``mask >= threshold``), or, when ``threshold`` < 0, uint8 values
+    ``mask * 255`` for visualisation. On CPU masks are pasted one at a time over their box
+    region only (fewest operations); on GPU in chunks over the whole image, each chunk
+    bounded by ``GPU_MEM_LIMIT``. Same numbers as detectron2's paste_masks_in_image.
+    """
+    if not isinstance(boxes, torch.Tensor):
+        boxes = boxes.tensor
+    if masks.dim() != 3 or masks.shape[-1] != masks.shape[-2]:
+        raise ValueError(f"paste_masks_in_image: masks must have shape (N, M, M), got {tuple(masks.shape)}")
+    if boxes.dim() != 2 or boxes.shape[-1] != 4:
+        raise ValueError(f"paste_masks_in_image: boxes must have shape (N, 4), got {tuple(boxes.shape)}")
+    num = len(masks)
+    if len(boxes) != num:
+        raise ValueError(f"paste_masks_in_image: got {num} masks but {len(boxes)} boxes")
+    img_h, img_w = int(image_shape[0]), int(image_shape[1])
+    out_dtype = torch.bool if threshold >= 0 else torch.uint8
+    if num == 0:
+        return masks.new_empty((0, img_h, img_w), dtype=out_dtype)
+
+    device = boxes.device
+    if device.type == "cpu":
+        num_chunks = num
+    else:
+        num_chunks = math.ceil(num * img_h * img_w * BYTES_PER_FLOAT / GPU_MEM_LIMIT)
+        if num_chunks > num:
+            raise RuntimeError("GPU_MEM_LIMIT in paste_masks.py is too small for one image; increase it")
+    chunks = torch.chunk(torch.arange(num, device=device), num_chunks)
+
+    img_masks = torch.zeros(num, img_h, img_w, device=device, dtype=out_dtype)
+    for inds in chunks:  # one mask per chunk on CPU: each pastes only its own box region
+        masks_chunk, spatial_inds = _do_paste_mask(
+            masks[inds, None, :, :], boxes[inds], img_h, img_w, skip_empty=device.type == "cpu"
+        )
+        # threshold < 0 keeps soft values (x 255) for visualisation and debugging
+        masks_chunk = masks_chunk >= threshold if threshold >= 0 else (masks_chunk * 255).to(dtype=torch.uint8)
+        img_masks[(inds, *spatial_inds)] = masks_chunk
+    return img_masks
