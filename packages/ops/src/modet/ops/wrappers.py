@@ -1,0 +1,106 @@
+"""Thin wrappers around ``torch.nn`` layers and functions, with detectron2's extra features.
+
+``Conv2d`` takes ``norm`` and ``activation``; the helpers keep tracing and empty tensors
+working the way detectron2 code expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = [
+    "BatchNorm2d",
+    "Conv2d",
+    "ConvTranspose2d",
+    "Linear",
+    "cat",
+    "cross_entropy",
+    "empty_input_loss_func_wrapper",
+    "interpolate",
+    "move_device_like",
+    "nonzero_tuple",
+    "shapes_to_tensor",
+]
+
+
+def shapes_to_tensor(x: Sequence[int | torch.Tensor], device: torch.device | None = None) -> torch.Tensor:
+    """Turn a list of ints (or scalar tensors while tracing) into a 1-d tensor."""
+    if torch.jit.is_tracing():
+        if not all(isinstance(t, torch.Tensor) for t in x):
+            raise TypeError("shapes_to_tensor: every element of `x` must be a Tensor while tracing")
+        stacked = torch.stack(list(x))
+        return stacked if stacked.device == device or device is None else stacked.to(device=device)
+    return torch.as_tensor(x, device=device)
+
+
+def cat(tensors: Sequence[torch.Tensor], dim: int = 0) -> torch.Tensor:
+    """``torch.cat`` that skips the copy when there is a single tensor."""
+    if not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"cat: `tensors` must be a list or tuple of tensors, got {type(tensors).__name__}")
+    if len(tensors) == 1:
+        return tensors[0]
+    return torch.cat(tensors, dim)
+
+
+def empty_input_loss_func_wrapper(loss_func: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """Wrap a loss so that a mean over an empty target is 0 (connected to the graph), not NaN."""
+
+    def wrapped_loss_func(input, target, *, reduction="mean", **kwargs):
+        if target.numel() == 0 and reduction == "mean":
+            return input.sum() * 0.0
+        return loss_func(input, target, reduction=reduction, **kwargs)
+
+    wrapped_loss_func.__name__ = getattr(loss_func, "__name__", "wrapped_loss_func")
+    wrapped_loss_func.__doc__ = "Same as `loss_func`, but returns 0 (instead of nan) for empty inputs."
+    return wrapped_loss_func
+
+
+cross_entropy = empty_input_loss_func_wrapper(F.cross_entropy)
+
+
+class Conv2d(nn.Conv2d):
+    """``torch.nn.Conv2d`` with optional ``norm`` (a module) and ``activation`` (a callable).
+
+    The norm runs before the activation. The norm is a submodule named ``norm`` so that
+    state_dict keys match detectron2's (``conv.norm.weight``...).
+    """
+
+    def __init__(self, *args, norm: nn.Module | None = None, activation: Callable | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.norm = norm
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            raise ValueError(f"Conv2d expects input of shape (N, C, H, W), got shape {tuple(x.shape)}")
+        if x.numel() == 0 and self.training and isinstance(self.norm, nn.SyncBatchNorm):
+            raise ValueError("SyncBatchNorm does not support empty inputs in training")
+        x = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        if self.norm is not None:
+            x = self.norm(x)
+        if self.activation is not None:
+            x = self.activation(x)
+        return x
+
+
+# torch handles empty tensors in these natively since 1.5; detectron2 exports them unchanged.
+ConvTranspose2d = nn.ConvTranspose2d
+BatchNorm2d = nn.BatchNorm2d
+Linear = nn.Linear
+interpolate = F.interpolate
+
+
+def nonzero_tuple(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``x.nonzero(as_tuple=True)``, also for 0-d tensors and under scripting."""
+    if x.dim() == 0:
+        return x.unsqueeze(0).nonzero().unbind(1)
+    return x.nonzero(as_tuple=True)
+
+
+def move_device_like(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """Move ``src`` to ``dst``'s device (a no-op when they already match)."""
+    return src.to(dst.device)
