@@ -1,1 +1,14 @@
-"""modet-checkpoint's own plugin: what it registers through modet's hooks."""
+"""modet-checkpoint's own plugin: the built-in checkpoint formats, registered like any other."""
+
+from __future__ import annotations
+
+from modet.core import hookimpl
+
+from .formats import CheckpointFormat
+
+
+@hookimpl
+def modet_checkpoint_formats() -> list[CheckpointFormat]:
+    from .builtin_formats import builtin_formats
+
+    return builtin_formats()

@@ -1,0 +1,190 @@
+"""Checkpoint file formats as plugins.
+
+A format is a :class:`CheckpointFormat` record returned by a plugin's
+``modet_checkpoint_formats`` hook (the built-ins are registered the same way, in
+``modet.checkpoint.plugin``). A file's format is chosen by suffix; when no suffix matches,
+or several formats claim it, by the first bytes of the file (``sniff``).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from .errors import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    CorruptCheckpointError,
+    UnknownCheckpointFormatError,
+    UnsafeCheckpointError,
+)
+from .file_io import atomic_write
+
+__all__ = [
+    "SNIFF_BYTES",
+    "CheckpointFormat",
+    "find_format",
+    "get_checkpoint_formats",
+    "load_checkpoint_file",
+    "save_checkpoint_file",
+]
+
+# How many leading bytes a format's ``sniff`` is shown.
+SNIFF_BYTES = 64
+
+
+def _normalize_suffixes(suffixes: Any) -> tuple[str, ...]:
+    if isinstance(suffixes, str):
+        suffixes = (suffixes,)
+    normalized = tuple(s.lower() if s.startswith(".") else "." + s.lower() for s in suffixes)
+    if not normalized or any(len(s) < 2 for s in normalized):
+        raise ValueError(f"CheckpointFormat needs at least one non-empty suffix, got {suffixes!r}")
+    return normalized
+
+
+def _non_empty(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"CheckpointFormat.{attribute.name} must be a non-empty string, got {value!r}")
+
+
+_optional_callable = attrs.validators.optional(attrs.validators.is_callable())
+
+
+@attrs.frozen
+class CheckpointFormat:
+    """One checkpoint file format.
+
+    - ``load(path) -> dict``: read a local file; the result has a ``"model"`` state dict
+      (tensors or numpy arrays) and any extra entries (``"iteration"``, ``"optimizer"``,
+      ``"__author__"``, ``"matching_heuristics"``...). Loading must never run code from the file.
+    - ``save(obj, path)``: write ``obj`` to ``path`` (callers make it atomic); None if read-only.
+    - ``sniff(first_bytes) -> bool``: whether a file starting with these bytes is of this format.
+    """
+
+    name: str = attrs.field(validator=_non_empty)
+    suffixes: tuple[str, ...] = attrs.field(converter=_normalize_suffixes)
+    load: Callable[[str], dict[str, Any]] = attrs.field(validator=attrs.validators.is_callable())
+    save: Callable[[Any, str], None] | None = attrs.field(default=None, validator=_optional_callable)
+    sniff: Callable[[bytes], bool] | None = attrs.field(default=None, validator=_optional_callable)
+    description: str = ""
+
+    def matching_suffix(self, path: str) -> str | None:
+        """The longest of this format's suffixes that ``path`` ends with, if any."""
+        name = os.path.basename(path).lower()
+        matches = [s for s in self.suffixes if name.endswith(s)]
+        return max(matches, key=len) if matches else None
+
+
+def get_checkpoint_formats() -> list[CheckpointFormat]:
+    """Every format provided by installed plugins, in hook-call order (newest plugin first)."""
+    from modet.core.plugins import get_plugin_manager
+
+    pm = get_plugin_manager()
+    formats: list[CheckpointFormat] = []
+    owners: dict[str, str] = {}
+    for impl in pm.hook.modet_checkpoint_formats.get_hookimpls()[::-1]:
+        provided = impl.function() or []
+        for fmt in provided:
+            if not isinstance(fmt, CheckpointFormat):
+                raise TypeError(
+                    f"modet plugin {impl.plugin_name!r} returned {type(fmt).__name__} from "
+                    "modet_checkpoint_formats; expected modet.checkpoint.CheckpointFormat"
+                )
+            if fmt.name in owners:
+                raise ValueError(
+                    f"checkpoint format {fmt.name!r} is provided by both plugin {owners[fmt.name]!r} "
+                    f"and plugin {impl.plugin_name!r}"
+                )
+            owners[fmt.name] = impl.plugin_name
+            formats.append(fmt)
+    return formats
+
+
+def _describe(formats: list[CheckpointFormat]) -> str:
+    return ", ".join(f"{fmt.name} ({'/'.join(fmt.suffixes)})" for fmt in formats) or "none"
+
+
+def _read_head(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(SNIFF_BYTES)
+
+
+def _sniffed(formats: list[CheckpointFormat], head: bytes) -> list[CheckpointFormat]:
+    return [fmt for fmt in formats if fmt.sniff is not None and fmt.sniff(head)]
+
+
+def find_format(path: str, *, for_saving: bool = False) -> CheckpointFormat:
+    """The format of ``path``: by suffix, then (for an existing file) by its first bytes."""
+    formats = get_checkpoint_formats()
+    if for_saving:
+        formats = [fmt for fmt in formats if fmt.save is not None]
+    by_suffix: dict[str, list[CheckpointFormat]] = {}
+    for fmt in formats:
+        suffix = fmt.matching_suffix(path)
+        if suffix is not None:
+            by_suffix.setdefault(suffix, []).append(fmt)
+    candidates = by_suffix[max(by_suffix, key=len)] if by_suffix else []
+    if len(candidates) == 1:
+        return candidates[0]
+    if not for_saving and os.path.isfile(path):
+        head = _read_head(path)
+        sniffed = _sniffed(candidates or formats, head)
+        if sniffed:
+            return sniffed[0]
+    if candidates:
+        return candidates[0]
+    action = "save" if for_saving else "read"
+    raise UnknownCheckpointFormatError(
+        f"No installed checkpoint format can {action} {path}: neither its suffix nor its content is known. "
+        f"Installed formats: {_describe(formats)}. A plugin package (e.g. modet-safetensors) adds more."
+    )
+
+
+def _check_readable(path: str) -> None:
+    if not os.path.exists(path):
+        raise CheckpointNotFoundError(f"Checkpoint {path} not found: no such file")
+    if not os.path.isfile(path):
+        raise CheckpointNotFoundError(f"Checkpoint {path} is not a file")
+    if os.path.getsize(path) == 0:
+        raise CorruptCheckpointError(f"Cannot read checkpoint {path}: the file is empty (0 bytes)")
+
+
+def load_checkpoint_file(path: str) -> dict[str, Any]:
+    """Read a local checkpoint file with its format's loader; the result always has ``"model"``."""
+    _check_readable(path)
+    fmt = find_format(path)
+    try:
+        checkpoint = fmt.load(path)
+    except CheckpointError:
+        raise
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower():
+            raise UnsafeCheckpointError(
+                f"Refusing to load {path}: it needs objects that torch.load(weights_only=True) does not "
+                f"allow, so loading it could run code. Cause: {str(exc).splitlines()[0]}"
+            ) from exc
+        raise CorruptCheckpointError(f"Cannot read checkpoint {path} as {fmt.name}: {exc}") from exc
+    except (EOFError, RuntimeError, ValueError, OSError, KeyError, TypeError, AttributeError) as exc:
+        cause = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'truncated data'}"
+        raise CorruptCheckpointError(
+            f"Cannot read checkpoint {path} as {fmt.name}; the file is truncated or not a {fmt.name} file ({cause})"
+        ) from exc
+    if not isinstance(checkpoint, dict) or "model" not in checkpoint:
+        raise CorruptCheckpointError(
+            f"Checkpoint format {fmt.name!r} read {path} but returned no 'model' entry "
+            f"(got {type(checkpoint).__name__})"
+        )
+    return checkpoint
+
+
+def save_checkpoint_file(obj: Any, path: str) -> CheckpointFormat:
+    """Write ``obj`` to ``path`` atomically with the format its suffix names; returns that format."""
+    fmt = find_format(path, for_saving=True)
+    assert fmt.save is not None
+    with atomic_write(path) as tmp_path:
+        fmt.save(obj, tmp_path)
+    return fmt
