@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import attrs
 
 __all__ = ["ShapeSpec"]
@@ -10,7 +12,7 @@ __all__ = ["ShapeSpec"]
 def _optional_int(instance: ShapeSpec, attribute: attrs.Attribute, value: object) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"ShapeSpec.{attribute.name} must be an int or None, got {value!r} ({type(value).__name__})")
     if value < 0:
         raise ValueError(f"ShapeSpec.{attribute.name} must be non-negative, got {value}")

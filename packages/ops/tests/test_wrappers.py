@@ -1,0 +1,77 @@
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from modet.ops import (
+    BatchNorm2d,
+    Conv2d,
+    ConvTranspose2d,
+    Linear,
+    cat,
+    cross_entropy,
+    interpolate,
+    move_device_like,
+    nonzero_tuple,
+    shapes_to_tensor,
+)
+
+
+def test_conv2d_applies_norm_then_activation():
+    torch.manual_seed(0)
+    norm = nn.BatchNorm2d(4).eval()
+    norm.running_mean.fill_(1.0)
+    conv = Conv2d(3, 4, kernel_size=3, padding=1, bias=False, norm=norm, activation=F.relu)
+    x = torch.randn(2, 3, 5, 5)
+    expected = F.relu(norm(F.conv2d(x, conv.weight, None, padding=1)))
+    assert torch.allclose(conv(x), expected)
+    assert sorted(conv.state_dict()) == [
+        "norm.bias",
+        "norm.num_batches_tracked",
+        "norm.running_mean",
+        "norm.running_var",
+        "norm.weight",
+        "weight",
+    ]
+
+
+def test_conv2d_empty_batch_keeps_output_shape():
+    conv = Conv2d(3, 4, kernel_size=3, stride=2, padding=1, norm=nn.GroupNorm(2, 4))
+    out = conv(torch.zeros(0, 3, 9, 9))
+    assert out.shape == (0, 4, 5, 5)
+    with pytest.raises(ValueError, match="SyncBatchNorm"):
+        Conv2d(3, 4, 1, norm=nn.SyncBatchNorm(4))(torch.zeros(0, 3, 2, 2))
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        conv(torch.zeros(3, 9))
+
+
+def test_exported_torch_layers():
+    assert ConvTranspose2d is nn.ConvTranspose2d and BatchNorm2d is nn.BatchNorm2d and Linear is nn.Linear
+    assert interpolate is F.interpolate
+
+
+def test_cat_skips_copy_for_a_single_tensor():
+    t = torch.ones(2, 3)
+    assert cat([t]) is t
+    assert torch.equal(cat([t, torch.zeros(1, 3)]), torch.cat([t, torch.zeros(1, 3)]))
+    with pytest.raises(TypeError, match="tensors"):
+        cat(t)
+
+
+def test_nonzero_tuple_shapes_to_tensor_move_device_like():
+    rows, cols = nonzero_tuple(torch.tensor([[0, 1], [1, 0]]))
+    assert rows.tolist() == [0, 1] and cols.tolist() == [1, 0]
+    (index,) = nonzero_tuple(torch.tensor(True))
+    assert index.tolist() == [0]
+    assert torch.equal(shapes_to_tensor([3, 4]), torch.tensor([3, 4]))
+    assert move_device_like(torch.ones(2), torch.zeros(1)).device == torch.device("cpu")
+
+
+def test_cross_entropy_of_empty_input_is_zero_with_gradient():
+    logits = torch.zeros(0, 5, requires_grad=True)
+    loss = cross_entropy(logits, torch.zeros(0, dtype=torch.int64))
+    assert loss.item() == 0.0
+    loss.backward()
+    assert logits.grad.shape == (0, 5)
+    logits = torch.tensor([[2.0, 0.0]])
+    assert torch.allclose(cross_entropy(logits, torch.tensor([0])), F.cross_entropy(logits, torch.tensor([0])))
