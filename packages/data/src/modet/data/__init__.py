@@ -1,0 +1,33 @@
+"""modet-data: detectron2's data API (catalogs, COCO loading, DatasetMapper, augmentations, loaders)."""
+
+from . import transforms
+from .build import (
+    build_batch_data_loader,
+    build_detection_test_loader,
+    build_detection_train_loader,
+    get_detection_dataset_dicts,
+    print_instances_class_histogram,
+    trivial_batch_collator,
+)
+from .catalog import DatasetCatalog, Metadata, MetadataCatalog
+from .common import DatasetFromList, MapDataset, ToIterableDataset
+from .dataset_mapper import DatasetMapper
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DatasetCatalog",
+    "DatasetFromList",
+    "DatasetMapper",
+    "MapDataset",
+    "Metadata",
+    "MetadataCatalog",
+    "ToIterableDataset",
+    "build_batch_data_loader",
+    "build_detection_test_loader",
+    "build_detection_train_loader",
+    "get_detection_dataset_dicts",
+    "print_instances_class_histogram",
+    "transforms",
+    "trivial_batch_collator",
+]

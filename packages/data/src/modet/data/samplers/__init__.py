@@ -1,0 +1,3 @@
+from .distributed_sampler import InferenceSampler, RepeatFactorTrainingSampler, TrainingSampler
+
+__all__ = ["InferenceSampler", "RepeatFactorTrainingSampler", "TrainingSampler"]

@@ -1,0 +1,276 @@
+"""Deterministic transforms: each one knows how to map an image, coordinates, boxes, polygons and a
+segmentation map the same way, so annotations stay aligned with the pixels."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+__all__ = [
+    "BlendTransform",
+    "CropTransform",
+    "HFlipTransform",
+    "NoOpTransform",
+    "ResizeTransform",
+    "Transform",
+    "TransformList",
+    "VFlipTransform",
+]
+
+
+class Transform:
+    """Base class. Subclasses implement ``apply_image`` and ``apply_coords``; boxes, polygons and
+    segmentation maps are derived from those unless a subclass knows better.
+
+    Images are numpy arrays ``(H, W)`` or ``(H, W, C)``; coordinates are ``(N, 2)`` arrays of
+    ``(x, y)`` in absolute pixels.
+    """
+
+    def apply_image(self, img: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def apply_segmentation(self, segmentation: np.ndarray) -> np.ndarray:
+        return self.apply_image(segmentation)
+
+    def apply_box(self, box: np.ndarray) -> np.ndarray:
+        """Map ``(N, 4)`` XYXY boxes: transform the four corners, take their enclosing box."""
+        box = np.asarray(box, dtype=np.float64).reshape(-1, 4)
+        corners = box[:, [0, 1, 2, 1, 0, 3, 2, 3]].reshape(-1, 2)
+        corners = self.apply_coords(corners).reshape(-1, 4, 2)
+        return np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)
+
+    def apply_polygons(self, polygons: list[np.ndarray]) -> list[np.ndarray]:
+        """Map each ``(K, 2)`` polygon's vertices."""
+        return [self.apply_coords(np.asarray(p, dtype=np.float64)) for p in polygons]
+
+    def inverse(self) -> Transform:
+        raise NotImplementedError(f"{type(self).__name__} has no inverse")
+
+    @classmethod
+    def register_type(cls, data_type: str, func: Callable[[Transform, Any], Any] | None = None):
+        """Add ``apply_<data_type>`` to every transform (detectron2's extension point)."""
+
+        def wrapper(decorated: Callable[[Transform, Any], Any]):
+            setattr(cls, f"apply_{data_type}", decorated)
+            return decorated
+
+        return wrapper if func is None else wrapper(func)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({fields})"
+
+
+class TransformList(Transform):
+    """A sequence of transforms applied in order; itself a Transform."""
+
+    def __init__(self, transforms: Iterable[Transform]):
+        flat: list[Transform] = []
+        for t in transforms:
+            if not isinstance(t, Transform):
+                raise TypeError(f"TransformList takes Transform objects, got {type(t).__name__}")
+            flat.extend(t.transforms if isinstance(t, TransformList) else [t])
+        self.transforms = flat
+
+    def _apply(self, method: str, x: Any) -> Any:
+        for t in self.transforms:
+            x = getattr(t, method)(x)
+        return x
+
+    def apply_image(self, img: np.ndarray) -> np.ndarray:
+        return self._apply("apply_image", img)
+
+    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
+        return self._apply("apply_coords", coords)
+
+    def apply_segmentation(self, segmentation: np.ndarray) -> np.ndarray:
+        return self._apply("apply_segmentation", segmentation)
+
+    def apply_box(self, box: np.ndarray) -> np.ndarray:
+        return self._apply("apply_box", box)
+
+    def apply_polygons(self, polygons: list[np.ndarray]) -> list[np.ndarray]:
+        return self._apply("apply_polygons", polygons)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("apply_"):
+            return lambda x: self._apply(name, x)
+        raise AttributeError(f"TransformList has no attribute {name!r}")
+
+    def __add__(self, other: Transform) -> TransformList:
+        return TransformList([self, other])
+
+    def __radd__(self, other: Transform) -> TransformList:
+        return TransformList([other, self])
+
+    def __len__(self) -> int:
+        return len(self.transforms)
+
+    def __getitem__(self, idx: int) -> Transform:
+        return self.transforms[idx]
+
+    def inverse(self) -> TransformList:
+        return TransformList([t.inverse() for t in reversed(self.transforms)])
+
+    def __repr__(self) -> str:
+        return f"TransformList[{', '.join(repr(t) for t in self.transforms)}]"
+
+
+class NoOpTransform(Transform):
+    def apply_image(self, img: np.ndarray) -> np.ndarray:
+        return img
+
+    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
+        return coords
+
+    def apply_box(self, box: np.ndarray) -> np.ndarray:
+        return box
+
+    def apply_polygons(self, polygons: list[np.ndarray]) -> list[np.ndarray]:
+        return polygons
+
+    def inverse(self) -> Transform:
+        return self
+
+
+class HFlipTransform(Transform):
+    """Mirror left-right in an image of the given width."""
+
+    def __init__(self, width: int):
+        self.width = width
+
+    def apply_image(self, img: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        if isinstance(img, torch.Tensor):  # (..., H, W)
+            return img.flip(-1)
+        return np.flip(img, axis=1)
+
+    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
+        coords = np.array(coords, dtype=np.float64)
+        coords[:, 0] = self.width - coords[:, 0]
+        return coords
+
+    def inverse(self) -> Transform:
+        return self
+
+
+class VFlipTransform(Transform):
+    """Mirror top-bottom in an image of the given height."""
+
+    def __init__(self, height: int):
+        self.height = height
+
+    def apply_image(self, img: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        if isinstance(img, torch.Tensor):
+            return img.flip(-2)
+        return np.flip(img, axis=0)
+
+    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
+        coords = np.array(coords, dtype=np.float64)
+        coords[:, 1] = self.height - coords[:, 1]
+        return coords
+
+    def inverse(self) -> Transform:
+        return self
+
+
+_TORCH_INTERP = {Image.NEAREST: "nearest", Image.BILINEAR: "bilinear", Image.BICUBIC: "bicubic"}
+
+
+class ResizeTransform(Transform):
+    """Resize from ``(h, w)`` to ``(new_h, new_w)``; uint8 images go through Pillow, others through torch."""
+
+    def __init__(self, h: int, w: int, new_h: int, new_w: int, interp: int | None = None):
+        self.h, self.w, self.new_h, self.new_w = int(h), int(w), int(new_h), int(new_w)
+        self.interp = Image.BILINEAR if interp is None else interp
+
+    def apply_image(self, img: np.ndarray, interp: int | None = None) -> np.ndarray:
+        if img.shape[:2] != (self.h, self.w):
+            raise ValueError(f"ResizeTransform expects an image of size {(self.h, self.w)}, got {img.shape[:2]}")
+        interp = self.interp if interp is None else interp
+        if img.dtype == np.uint8:
+            if img.ndim == 3 and img.shape[2] == 1:
+                pil = Image.fromarray(img[:, :, 0], mode="L")
+            else:
+                pil = Image.fromarray(img)
+            out = np.asarray(pil.resize((self.new_w, self.new_h), interp))
+            if img.ndim == 3 and img.shape[2] == 1:
+                out = out[:, :, None]
+            return out
+        tensor = torch.from_numpy(np.ascontiguousarray(img)).float()
+        shape = tensor.shape
+        tensor = tensor.reshape(shape[0], shape[1], -1).permute(2, 0, 1)[None]  # 1, C, H, W
+        mode = _TORCH_INTERP[interp]
+        align = False if mode in ("bilinear", "bicubic") else None
+        tensor = F.interpolate(tensor, (self.new_h, self.new_w), mode=mode, align_corners=align)
+        out = tensor[0].permute(1, 2, 0).reshape((self.new_h, self.new_w, *shape[2:]))
+        return out.numpy().astype(img.dtype, copy=False)
+
+    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
+        coords = np.array(coords, dtype=np.float64)
+        coords[:, 0] = coords[:, 0] * (self.new_w * 1.0 / self.w)
+        coords[:, 1] = coords[:, 1] * (self.new_h * 1.0 / self.h)
+        return coords
+
+    def apply_segmentation(self, segmentation: np.ndarray) -> np.ndarray:
+        return self.apply_image(segmentation, interp=Image.NEAREST)
+
+    def inverse(self) -> Transform:
+        return ResizeTransform(self.new_h, self.new_w, self.h, self.w, self.interp)
+
+
+class CropTransform(Transform):
+    """Keep the window ``[x0, x0 + w) x [y0, y0 + h)``; coordinates shift by ``(-x0, -y0)``.
+
+    Polygons are shifted, not clipped: rasterising them at the crop's size clips them, and
+    boxes are clipped to the image when annotations are transformed.
+    """
+
+    def __init__(self, x0: int, y0: int, w: int, h: int):
+        self.x0, self.y0, self.w, self.h = int(x0), int(y0), int(w), int(h)
+
+    def apply_image(self, img: np.ndarray) -> np.ndarray:
+        return img[self.y0 : self.y0 + self.h, self.x0 : self.x0 + self.w]
+
+    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
+        coords = np.array(coords, dtype=np.float64)
+        coords[:, 0] -= self.x0
+        coords[:, 1] -= self.y0
+        return coords
+
+
+class BlendTransform(Transform):
+    """``src_weight * src_image + dst_weight * image``: photometric changes that move no pixel."""
+
+    def __init__(self, src_image: np.ndarray | float, src_weight: float, dst_weight: float):
+        self.src_image, self.src_weight, self.dst_weight = src_image, src_weight, dst_weight
+
+    def apply_image(self, img: np.ndarray) -> np.ndarray:
+        blended = self.src_weight * np.asarray(self.src_image, dtype=np.float32) + self.dst_weight * img.astype(
+            np.float32
+        )
+        if img.dtype == np.uint8:
+            return np.clip(blended, 0, 255).astype(np.uint8)
+        return blended.astype(img.dtype, copy=False)
+
+    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
+        return coords
+
+    def apply_segmentation(self, segmentation: np.ndarray) -> np.ndarray:
+        return segmentation
+
+    def apply_box(self, box: np.ndarray) -> np.ndarray:
+        return box
+
+    def apply_polygons(self, polygons: list[np.ndarray]) -> list[np.ndarray]:
+        return polygons
+
+    def inverse(self) -> Transform:
+        return NoOpTransform()
