@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modet.core import get_cfg
+from modet.core import get_cfg, list_plugins, plugins
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -29,6 +29,22 @@ TINY_OVERRIDES = [
     "MODEL.WEIGHTS", "",
     "MODEL.DEVICE", "cpu",
 ]  # fmt: skip
+
+
+MODET_PACKAGES = {
+    f"modet-{name}" for name in ("core", "structures", "ops", "modeling", "checkpoint", "engine", "data", "evaluation")
+}
+
+
+@pytest.fixture(autouse=True)
+def only_modet_packages(monkeypatch):
+    """Plugins add keys of their own; detectron2's defaults are those of the packages alone."""
+    third_party = [info.name for info in list_plugins() if info.distribution not in MODET_PACKAGES]
+    monkeypatch.setenv(plugins.BLOCKED_PLUGINS_ENV, ",".join(third_party))
+    plugins.reset_plugin_manager()
+    yield
+    monkeypatch.delenv(plugins.BLOCKED_PLUGINS_ENV)
+    plugins.reset_plugin_manager()
 
 
 def as_plain(cfg) -> dict:
