@@ -39,7 +39,10 @@ def load_torch(path: str) -> dict[str, Any]:
 
 
 def save_torch(obj: Any, path: str) -> None:
-    torch.save(obj, path)
+    # Through a file object, so the archive's inner folder name does not depend on the
+    # (temporary) file name and equal checkpoints are equal bytes.
+    with open(path, "wb") as f:
+        torch.save(obj, f)
 
 
 def sniff_torch(head: bytes) -> bool:

@@ -88,7 +88,9 @@ def _filter_reused_missing_keys(model: nn.Module, keys: list[str]) -> list[str]:
 
 
 def get_missing_parameters_message(keys: Iterable[str]) -> str:
-    return "Some model parameters or buffers are not found in the checkpoint:\n" + "\n".join(group_keys(keys))
+    return "Some model parameters or buffers are not found in the checkpoint:\n" + "\n".join(
+        "  " + line for line in group_keys(keys)
+    )
 
 
 def get_unexpected_parameters_message(keys: Iterable[str]) -> str:
@@ -293,7 +295,8 @@ class PeriodicCheckpointer:
         additional_state = {"iteration": iteration, **kwargs}
         if (iteration + 1) % self.period == 0:
             self.checkpointer.save(f"{self.file_prefix}_{iteration:07d}", **additional_state)
-            if self.max_to_keep is not None:
+            saved = bool(self.checkpointer.save_dir) and self.checkpointer.save_to_disk
+            if self.max_to_keep is not None and saved:
                 self._delete_old_checkpoints()
         if self.max_iter is not None and iteration >= self.max_iter - 1:
             self.checkpointer.save(f"{self.file_prefix}_final", **additional_state)
