@@ -98,3 +98,37 @@ def test_bad_inputs_name_the_argument():
         batched_nms_rotated(torch.zeros(3, 5), torch.zeros(3), torch.zeros(2), 0.5)
     with pytest.raises(ValueError, match="boxes"):
         batched_nms(torch.zeros(3, 5), torch.zeros(3), torch.zeros(3), 0.5)
+
+
+def _reference_greedy_nms(iou, scores, threshold):
+    """The textbook loop over boxes, on a precomputed rotated IoU matrix."""
+    order = torch.sort(scores, descending=True, stable=True).indices.tolist()
+    suppressed, keep = set(), []
+    for i in order:
+        if i in suppressed:
+            continue
+        keep.append(i)
+        suppressed.update(j for j in order if iou[i, j] >= threshold)
+    return keep
+
+
+def test_nms_rotated_equals_reference_greedy_on_rotated_boxes():
+    generator = torch.Generator().manual_seed(5)
+    num = 80
+    boxes = torch.cat(
+        [
+            torch.rand(num, 2, generator=generator) * 30,
+            torch.rand(num, 2, generator=generator) * 15 + 2,
+            torch.rand(num, 1, generator=generator) * 360 - 180,
+        ],
+        dim=1,
+    )
+    scores = torch.rand(num, generator=generator)
+    iou = pairwise_iou_rotated(boxes, boxes)
+    for threshold in (0.2, 0.5, 0.8):
+        assert nms_rotated(boxes, scores, threshold).tolist() == _reference_greedy_nms(iou, scores, threshold)
+
+
+def test_nms_rotated_non_positive_threshold_keeps_only_the_best():
+    boxes = torch.tensor([[0.0, 0.0, 1.0, 1.0, 0.0], [50.0, 50.0, 1.0, 1.0, 0.0]])
+    assert nms_rotated(boxes, torch.tensor([0.2, 0.9]), 0.0).tolist() == [1]

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torchvision.ops import boxes as box_ops
 from torchvision.ops import nms
 
-from .rotated_boxes import pairwise_iou_rotated
+from modet.structures.rotated_iou import rotated_intersection_area
 
 __all__ = ["batched_nms", "batched_nms_rotated", "nms", "nms_rotated"]
 
 # Boxes resolved together; bounds both memory and the fixed-point iterations per block.
 _NMS_BLOCK_SIZE = 256
+# Boxes with a smaller area are empty (IoU 0), as in modet.structures' rotated IoU.
+_MIN_AREA = 1e-14
 
 
 def _check_nms_inputs(boxes: torch.Tensor, scores: torch.Tensor, box_dim: int, fn: str) -> None:
@@ -29,6 +33,41 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, i
     if idxs.shape != scores.shape:
         raise ValueError(f"batched_nms: `idxs` must have shape {tuple(scores.shape)}, got {tuple(idxs.shape)}")
     return box_ops.batched_nms(boxes.float(), scores, idxs, iou_threshold)
+
+
+def _axis_aligned_extents(boxes: torch.Tensor) -> torch.Tensor:
+    """(x0, y0, x1, y1) of the axis-aligned box enclosing each rotated box."""
+    theta = boxes[:, 4] * (math.pi / 180.0)
+    cos, sin = torch.cos(theta).abs(), torch.sin(theta).abs()
+    half_w = (boxes[:, 2] * cos + boxes[:, 3] * sin) / 2
+    half_h = (boxes[:, 2] * sin + boxes[:, 3] * cos) / 2
+    return torch.stack([boxes[:, 0] - half_w, boxes[:, 1] - half_h, boxes[:, 0] + half_w, boxes[:, 1] + half_h], 1)
+
+
+def _rotated_iou_reaching(boxes1: torch.Tensor, boxes2: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """(N, M) IoU of rotated boxes, exact wherever it can reach ``iou_threshold`` and 0 elsewhere.
+
+    The intersection of two rotated boxes lies inside the intersection of their enclosing
+    axis-aligned boxes, so inter_aabb / (area1 + area2 - inter_aabb) bounds the IoU from above
+    (exactly it for axis-aligned boxes). Only pairs whose bound reaches the threshold go
+    through the exact polygon clipping, which is what NMS spends its time on.
+    """
+    area1 = boxes1[:, 2] * boxes1[:, 3]
+    area2 = boxes2[:, 2] * boxes2[:, 3]
+    extents1, extents2 = _axis_aligned_extents(boxes1), _axis_aligned_extents(boxes2)
+    top_left = torch.max(extents1[:, None, :2], extents2[None, :, :2])
+    bottom_right = torch.min(extents1[:, None, 2:], extents2[None, :, 2:])
+    inter_bound = (bottom_right - top_left).clamp(min=0).prod(dim=2)
+    inter_bound = torch.min(inter_bound, torch.min(area1[:, None], area2[None, :]))
+    iou_bound = inter_bound / (area1[:, None] + area2[None, :] - inter_bound)
+    # Margin for rounding in the bound; degenerate boxes have IoU 0 (as in modet.structures).
+    may_reach = (iou_bound >= iou_threshold - 1e-5) & (area1[:, None] >= _MIN_AREA) & (area2[None, :] >= _MIN_AREA)
+    rows, cols = may_reach.nonzero(as_tuple=True)
+    iou = torch.zeros(len(boxes1), len(boxes2), dtype=boxes1.dtype, device=boxes1.device)
+    if len(rows) > 0:
+        inter = rotated_intersection_area(boxes1[rows], boxes2[cols])
+        iou[rows, cols] = inter / (area1[rows] + area2[cols] - inter)
+    return iou
 
 
 def _greedy_keep_in_block(candidates: torch.Tensor, suppresses: torch.Tensor) -> torch.Tensor:
@@ -63,8 +102,10 @@ def nms_rotated(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float)
     _check_nms_inputs(boxes, scores, 5, "nms_rotated")
     if boxes.shape[0] == 0:
         return torch.empty((0,), dtype=torch.int64, device=boxes.device)
+    if iou_threshold <= 0:  # every IoU (even 0) reaches it: the best box suppresses all others
+        return torch.argmax(scores).reshape(1)
     order = torch.sort(scores, descending=True, stable=True).indices
-    sorted_boxes = boxes[order]
+    sorted_boxes = boxes[order].to(torch.promote_types(boxes.dtype, torch.float32))
     num = sorted_boxes.shape[0]
     keep = torch.zeros(num, dtype=torch.bool, device=boxes.device)
     # Blocks in score order: boxes kept in earlier blocks suppress a block's boxes at once,
@@ -73,10 +114,10 @@ def nms_rotated(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float)
         block = sorted_boxes[start : start + _NMS_BLOCK_SIZE]
         kept_before = sorted_boxes[:start][keep[:start]]
         if len(kept_before) > 0:
-            candidates = ~(pairwise_iou_rotated(kept_before, block) >= iou_threshold).any(dim=0)
+            candidates = ~(_rotated_iou_reaching(kept_before, block, iou_threshold) >= iou_threshold).any(dim=0)
         else:
             candidates = torch.ones(len(block), dtype=torch.bool, device=boxes.device)
-        within = (pairwise_iou_rotated(block, block) >= iou_threshold).triu_(diagonal=1)
+        within = (_rotated_iou_reaching(block, block, iou_threshold) >= iou_threshold).triu_(diagonal=1)
         keep[start : start + len(block)] = _greedy_keep_in_block(candidates, within)
     return order[keep]
 
