@@ -426,7 +426,6 @@ class DefaultTrainer(TrainerBase):
     @classmethod
     def test(cls, cfg: CfgNode, model: torch.nn.Module, evaluators: Any = None) -> Any:
         """Evaluate ``model`` on each of ``cfg.DATASETS.TEST``; results by dataset (one dataset: its results)."""
-        evaluation = _import_evaluation()
         if evaluators is not None and not isinstance(evaluators, (list, tuple)):
             evaluators = [evaluators]
         if evaluators is not None and len(cfg.DATASETS.TEST) != len(evaluators):
@@ -445,6 +444,7 @@ class DefaultTrainer(TrainerBase):
                     )
                     results[dataset_name] = {}
                     continue
+            evaluation = _import_evaluation()
             results_i = evaluation.inference_on_dataset(model, data_loader, evaluator)
             results[dataset_name] = results_i
             if comm.is_main_process():
