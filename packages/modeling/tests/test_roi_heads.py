@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -358,3 +360,24 @@ def test_res5_roi_heads_keys_training_and_inference():
     assert all(0 < len(r) <= 4 for r in results)
     # 4x4 crops, halved by res5's stride, doubled by the mask deconv
     assert results[0].pred_masks.shape == (len(results[0]), 1, 4, 4)
+
+
+def test_standard_roi_heads_losses_fall_on_a_repeated_batch():
+    cfg = _tiny_cfg()
+    cfg.MODEL.ROI_HEADS.POSITIVE_FRACTION = 1.0  # every proposal is sampled: the same batch each step
+    torch.manual_seed(0)
+    heads = build_roi_heads(cfg, FPN_SHAPE)
+    optimizer = torch.optim.SGD(heads.parameters(), lr=0.02, momentum=0.9)
+    features = _features()
+    totals = []
+    for _ in range(6):
+        with EventStorage():
+            _, losses = heads(None, features, _rpn_proposals(), _training_targets())
+        total = sum(losses.values())
+        assert torch.isfinite(total)
+        totals.append(total.item())
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+    assert all(b < a for a, b in itertools.pairwise(totals)), totals
+    assert totals[-1] < 0.9 * totals[0], totals
