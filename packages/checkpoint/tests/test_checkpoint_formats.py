@@ -56,7 +56,7 @@ def test_format_is_chosen_by_content_when_the_suffix_is_unknown(tmp_path: Path) 
 def test_unknown_format_names_the_path_and_the_known_formats(tmp_path: Path) -> None:
     path = tmp_path / "weights.h5"
     path.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 100)
-    with pytest.raises(UnknownCheckpointFormatError, match=r"weights\.h5.*Installed formats: torch"):
+    with pytest.raises(UnknownCheckpointFormatError, match=r"weights\.h5.*Installed formats: .*torch \(\.pth/\.pt"):
         load_checkpoint_file(str(path))
 
 
@@ -187,3 +187,21 @@ def test_bytes_sniffing_ignores_legacy_torch_files_for_pickle(tmp_path: Path) ->
     legacy.write_bytes(buffer.getvalue())
     assert find_format(str(legacy)).name == "torch"
     assert torch.equal(load_checkpoint_file(str(legacy))["model"]["w"], torch.ones(1))
+
+
+def test_a_suffix_may_be_a_whole_file_name_and_the_longest_match_wins(tmp_path: Path) -> None:
+    class NamedFile:
+        @hookimpl
+        def modet_checkpoint_formats(self) -> list[CheckpointFormat]:
+            def load(path: str) -> dict:
+                return {"model": {}, "__author__": "named"}
+
+            return [CheckpointFormat(name="named", suffixes=("special-1234.pth", "tv.pth"), load=load)]
+
+    get_plugin_manager().register(NamedFile(), name="named-file")
+    assert find_format("/zoo/special-1234.pth").name == "named"
+    assert find_format("mine.tv.pth").name == "named"
+    assert find_format("other-1234.pth").name == "torch"
+    path = tmp_path / "special-1234.pth"
+    torch.save({"model": {}}, path)
+    assert load_checkpoint_file(str(path))["__author__"] == "named"

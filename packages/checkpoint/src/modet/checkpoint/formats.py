@@ -40,7 +40,8 @@ SNIFF_BYTES = 64
 def _normalize_suffixes(suffixes: Any) -> tuple[str, ...]:
     if isinstance(suffixes, str):
         suffixes = (suffixes,)
-    normalized = tuple(s.lower() if s.startswith(".") else "." + s.lower() for s in suffixes)
+    # "pth" means ".pth"; a suffix with a dot in it may also be a whole file name.
+    normalized = tuple(s.lower() if "." in s else "." + s.lower() for s in suffixes)
     if not normalized or any(len(s) < 2 for s in normalized):
         raise ValueError(f"CheckpointFormat needs at least one non-empty suffix, got {suffixes!r}")
     return normalized
@@ -168,7 +169,9 @@ def load_checkpoint_file(path: str) -> dict[str, Any]:
                 f"allow, so loading it could run code. Cause: {str(exc).splitlines()[0]}"
             ) from exc
         raise CorruptCheckpointError(f"Cannot read checkpoint {path} as {fmt.name}: {exc}") from exc
-    except (EOFError, RuntimeError, ValueError, OSError, KeyError, TypeError, AttributeError) as exc:
+    except Exception as exc:
+        # A format's reader fails in its own way (EOFError, zip errors, SafetensorError...):
+        # one error here names the file, the format and the cause.
         cause = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'truncated data'}"
         raise CorruptCheckpointError(
             f"Cannot read checkpoint {path} as {fmt.name}; the file is truncated or not a {fmt.name} file ({cause})"
