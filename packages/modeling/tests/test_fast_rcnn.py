@@ -241,3 +241,23 @@ def test_predict_boxes_probs_and_inference():
     assert results[0].pred_classes.tolist() == [1] and kept[0].tolist() == [0]
     assert results[1].image_size == (50, 60) and results[1].pred_classes.tolist() == [0]
     assert predictor.predict_boxes((scores, deltas), []) == []
+
+
+def test_from_config_with_fed_loss_and_a_given_weight_callable():
+    from modet.core.config import get_cfg
+    from modet.ops import ShapeSpec
+
+    cfg = get_cfg()
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = 3
+    cfg.MODEL.ROI_BOX_HEAD.USE_SIGMOID_CE = True
+    cfg.MODEL.ROI_BOX_HEAD.USE_FED_LOSS = True
+    cfg.MODEL.ROI_BOX_HEAD.BBOX_REG_LOSS_WEIGHT = 2.0
+    cfg.TEST.DETECTIONS_PER_IMAGE = 7
+    predictor = FastRCNNOutputLayers(
+        cfg, ShapeSpec(channels=4, height=2, width=2), get_fed_loss_cls_weights=lambda: torch.tensor([1.0, 2.0, 3.0])
+    )
+    assert predictor.cls_score.in_features == 16 and predictor.bbox_pred.out_features == 12
+    assert predictor.use_fed_loss and predictor.fed_loss_num_classes == 50
+    assert predictor.fed_loss_cls_weights.tolist() == [1.0, 2.0, 3.0]
+    assert predictor.loss_weight == {"loss_box_reg": 2.0}
+    assert predictor.test_topk_per_image == 7 and predictor.test_nms_thresh == 0.5
