@@ -1,0 +1,161 @@
+"""Base class of fully-convolutional ("dense") detectors such as RetinaNet, as in detectron2."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from modet.core.events import get_event_storage
+from modet.structures import Boxes, ImageList, Instances
+
+from ..postprocessing import detector_postprocess
+from .input_checks import check_batched_inputs
+
+__all__ = ["DenseDetector", "permute_to_N_HWA_K"]
+
+
+def permute_to_N_HWA_K(tensor: Tensor, K: int) -> Tensor:
+    """Reshape a per-level prediction from (N, A*K, H, W) to (N, H*W*A, K)."""
+    if tensor.dim() != 4:
+        raise ValueError(f"permute_to_N_HWA_K expects a 4-d (N, A*K, H, W) tensor, got shape {tuple(tensor.shape)}")
+    N, _, H, W = tensor.shape
+    tensor = tensor.view(N, -1, K, H, W)
+    tensor = tensor.permute(0, 3, 4, 1, 2)
+    return tensor.reshape(N, -1, K)
+
+
+class DenseDetector(nn.Module):
+    """A detector that makes per-pixel predictions on every feature level (e.g. RetinaNet, FCOS).
+
+    Subclasses implement ``forward_training`` and ``forward_inference``; this class handles
+    normalisation, batching and rescaling outputs to the requested ``height``/``width``.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        head: nn.Module,
+        head_in_features: list[str] | None = None,
+        *,
+        pixel_mean: list[float],
+        pixel_std: list[float],
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        if head_in_features is None:
+            shapes = self.backbone.output_shape()
+            self.head_in_features = sorted(shapes.keys(), key=lambda name: shapes[name].stride)
+        else:
+            self.head_in_features = list(head_in_features)
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    def forward(self, batched_inputs: list[dict[str, Any]]) -> Any:
+        """Losses (dict) in training; a list of ``{"instances": Instances}`` in inference."""
+        check_batched_inputs(batched_inputs, self.pixel_mean.shape[0], training=self.training)
+        if self.training:
+            get_event_storage()  # the clear "inside a 'with EventStorage()'" error, before any work
+        images = self.preprocess_image(batched_inputs)
+        features = self.backbone(images.tensor)
+        features = [features[name] for name in self.head_in_features]
+        predictions = self.head(features)
+
+        if self.training:
+            gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
+            return self.forward_training(images, features, predictions, gt_instances)
+
+        results = self.forward_inference(images, features, predictions)
+        processed_results = []
+        for results_per_image, input_per_image, image_size in zip(results, batched_inputs, images.image_sizes):
+            height = input_per_image.get("height", image_size[0])
+            width = input_per_image.get("width", image_size[1])
+            processed_results.append({"instances": detector_postprocess(results_per_image, height, width)})
+        return processed_results
+
+    def forward_training(
+        self, images: ImageList, features: list[Tensor], predictions: Any, gt_instances: list[Instances]
+    ) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def forward_inference(self, images: ImageList, features: list[Tensor], predictions: Any) -> list[Instances]:
+        raise NotImplementedError
+
+    def preprocess_image(self, batched_inputs: list[dict[str, Any]]) -> ImageList:
+        """Normalise, pad and batch the input images."""
+        images = [x["image"].to(self.device) for x in batched_inputs]
+        images = [(x - self.pixel_mean) / self.pixel_std for x in images]
+        return ImageList.from_tensors(
+            images,
+            self.backbone.size_divisibility,
+            padding_constraints=self.backbone.padding_constraints,
+        )
+
+    def _transpose_dense_predictions(
+        self, predictions: list[list[Tensor]], dims_per_anchor: list[int]
+    ) -> list[list[Tensor]]:
+        """Turn each per-level (N, A*K, Hi, Wi) prediction into (N, Hi*Wi*A, K)."""
+        if len(predictions) != len(dims_per_anchor):
+            raise ValueError(f"got {len(predictions)} prediction kinds but {len(dims_per_anchor)} dims_per_anchor")
+        return [
+            [permute_to_N_HWA_K(x, dim_per_anchor) for x in pred]
+            for pred, dim_per_anchor in zip(predictions, dims_per_anchor)
+        ]
+
+    def _ema_update(self, name: str, value: float, initial_value: float, momentum: float = 0.9) -> float:
+        """Update and return the exponential moving average stored as ``self.<name>``.
+
+        Used for the loss normaliser: the number of foreground anchors varies a lot at small
+        batch sizes, and normalising by its EMA is more stable (detectron2's behaviour).
+        """
+        old = getattr(self, name) if hasattr(self, name) else initial_value
+        new = old * momentum + value * (1 - momentum)
+        setattr(self, name, new)
+        return new
+
+    def _decode_per_level_predictions(
+        self,
+        anchors: Boxes,
+        pred_scores: Tensor,
+        pred_deltas: Tensor,
+        score_thresh: float,
+        topk_candidates: int,
+        image_size: tuple[int, int],
+    ) -> Instances:
+        """Keep scores above ``score_thresh``, then the top ``topk_candidates``, and decode their boxes.
+
+        ``pred_scores`` is (Hi*Wi*A, K) and ``pred_deltas`` (Hi*Wi*A, 4) for one image and level.
+        """
+        keep_idxs = pred_scores > score_thresh
+        pred_scores = pred_scores[keep_idxs]
+        topk_idxs = torch.nonzero(keep_idxs)  # (K, 2): anchor index, class index
+
+        num_topk = min(topk_candidates, topk_idxs.size(0))
+        pred_scores, idxs = pred_scores.topk(num_topk)
+        topk_idxs = topk_idxs[idxs]
+        anchor_idxs, classes_idxs = topk_idxs.unbind(dim=1)
+
+        pred_boxes = self.box2box_transform.apply_deltas(pred_deltas[anchor_idxs], anchors.tensor[anchor_idxs])
+        return Instances(image_size, pred_boxes=Boxes(pred_boxes), scores=pred_scores, pred_classes=classes_idxs)
+
+    def _decode_multi_level_predictions(
+        self,
+        anchors: list[Boxes],
+        pred_scores: list[Tensor],
+        pred_deltas: list[Tensor],
+        score_thresh: float,
+        topk_candidates: int,
+        image_size: tuple[int, int],
+    ) -> Instances:
+        """:meth:`_decode_per_level_predictions` on every level, concatenated."""
+        predictions = [
+            self._decode_per_level_predictions(anchors_i, scores_i, deltas_i, score_thresh, topk_candidates, image_size)
+            for scores_i, deltas_i, anchors_i in zip(pred_scores, pred_deltas, anchors)
+        ]
+        return Instances.cat(predictions)
