@@ -179,6 +179,11 @@ def unpack_masks(reference: dict[str, Any]) -> torch.Tensor:
 
 def _greedy_match(ok: torch.Tensor, quality: torch.Tensor) -> list[int]:
     """For each reference row, the best still unused column where ``ok``; -1 where none."""
+    if ok.shape[0] and ok.shape[1]:
+        candidates_per_row = ok.sum(dim=1)
+        only = ok.float().argmax(dim=1)
+        if bool((candidates_per_row == 1).all()) and len(set(only.tolist())) == len(only):
+            return only.tolist()  # the common case: an unambiguous one-to-one match, no loop
     used = torch.zeros(ok.shape[1], dtype=torch.bool)
     matches = []
     for row in range(ok.shape[0]):
