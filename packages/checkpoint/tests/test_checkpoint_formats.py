@@ -205,3 +205,11 @@ def test_a_suffix_may_be_a_whole_file_name_and_the_longest_match_wins(tmp_path: 
     path = tmp_path / "special-1234.pth"
     torch.save({"model": {}}, path)
     assert load_checkpoint_file(str(path))["__author__"] == "named"
+
+
+def test_numpy_values_in_a_pth_load_without_allowing_code(tmp_path: Path) -> None:
+    path = tmp_path / "state.pth"
+    torch.save({"model": {"w": torch.ones(1)}, "best_ap": np.float64(41.5), "history": np.arange(3)}, path)
+    loaded = load_checkpoint_file(str(path))
+    assert loaded["best_ap"] == 41.5 and loaded["best_ap"].dtype == np.float64
+    np.testing.assert_array_equal(loaded["history"], np.arange(3))

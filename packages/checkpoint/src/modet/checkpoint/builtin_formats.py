@@ -24,8 +24,31 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
 
 
+def _numpy_safe_globals() -> list[Any]:
+    """numpy array/scalar reconstruction, under numpy 2 and numpy 1.x names, for weights_only loads.
+
+    Training states sometimes hold numpy scalars or arrays (e.g. from a scheduler); rebuilding
+    them runs no code from the file, like the ``.pkl`` unpickler's allow-list.
+    """
+    import numpy as np
+
+    from .safe_pickle import _import_numpy_attr
+
+    reconstruct = _import_numpy_attr("multiarray", "_reconstruct")
+    scalar = _import_numpy_attr("multiarray", "scalar")
+    dtype_classes = {type(np.dtype(code)) for code in "?bhilqBHILQefdgFDG"}
+    allowed: list[Any] = [np.ndarray, np.dtype, reconstruct, scalar, *dtype_classes]
+    for core in ("numpy.core", "numpy._core"):
+        allowed += [(reconstruct, f"{core}.multiarray._reconstruct"), (scalar, f"{core}.multiarray.scalar")]
+    return allowed
+
+
 def _torch_load(path: str) -> Any:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    safe_globals = getattr(torch.serialization, "safe_globals", None)
+    if safe_globals is None:  # torch < 2.5
+        return torch.load(path, map_location="cpu", weights_only=True)
+    with safe_globals(_numpy_safe_globals()):
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def load_torch(path: str) -> dict[str, Any]:
