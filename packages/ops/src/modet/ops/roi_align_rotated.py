@@ -19,9 +19,6 @@ from .roi_align import check_roi_inputs
 
 __all__ = ["ROIAlignRotated", "roi_align_rotated"]
 
-# Gathered feature values (elements) allowed at once; ROIs are processed in chunks under it.
-_MAX_GATHERED_ELEMENTS = 1 << 25
-
 
 def _bilinear_corners(y: torch.Tensor, x: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Flat pixel indices (..., 4) and weights (..., 4) of the bilinear corners of points (y, x).
@@ -50,9 +47,9 @@ def _bilinear_corners(y: torch.Tensor, x: torch.Tensor, height: int, width: int)
     return indices, weights
 
 
-def _pool_fixed_grid(
-    features: torch.Tensor,
+def _sampling_entries(
     rois: torch.Tensor,
+    roi_ids: torch.Tensor,
     height: int,
     width: int,
     pooled_h: int,
@@ -60,14 +57,12 @@ def _pool_fixed_grid(
     grid_h: int,
     grid_w: int,
     spatial_scale: float,
-) -> torch.Tensor:
-    """Pool rois (k, 6) that all use a grid_h x grid_w sample grid per bin -> (k, C, pooled_h, pooled_w).
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sparse (output bin, input pixel, weight) entries of rois (k, 6) that all use a grid_h x grid_w grid.
 
-    ``features`` is the input laid out as (N * H * W, C) so each sample gathers one row.
+    Output bins are numbered (roi_id * pooled_h + ph) * pooled_w + pw over all ROIs; input
+    pixels (batch_index * H + y) * W + x. Each bin averages grid_h * grid_w bilinear samples.
     """
-    num_rois, channels = rois.shape[0], features.shape[1]
-    if grid_h == 0 or grid_w == 0:  # zero-size boxes: no samples, detectron2 outputs 0
-        return features.new_zeros(num_rois, channels, pooled_h, pooled_w)
     dtype, device = rois.dtype, rois.device
     batch_index = rois[:, 0].long()
     center_x = rois[:, 1] * spatial_scale - 0.5
@@ -75,7 +70,6 @@ def _pool_fixed_grid(
     roi_w = rois[:, 3] * spatial_scale
     roi_h = rois[:, 4] * spatial_scale
     theta = rois[:, 5] * (math.pi / 180.0)
-    cos_t, sin_t = torch.cos(theta), torch.sin(theta)
     bin_h, bin_w = roi_h / pooled_h, roi_w / pooled_w
 
     # Sample coordinates relative to the box centre, before rotation: (k, ph, gh) and (k, pw, gw).
@@ -90,17 +84,19 @@ def _pool_fixed_grid(
     # Broadcast to (k, ph, pw, gh, gw) and rotate counter-clockwise around the centre.
     yy = yy[:, :, None, :, None]
     xx = xx[:, None, :, None, :]
-    cos_t, sin_t = cos_t[:, None, None, None, None], sin_t[:, None, None, None, None]
+    cos_t = torch.cos(theta)[:, None, None, None, None]
+    sin_t = torch.sin(theta)[:, None, None, None, None]
     y = yy * cos_t - xx * sin_t + center_y[:, None, None, None, None]
     x = yy * sin_t + xx * cos_t + center_x[:, None, None, None, None]
 
-    indices, weights = _bilinear_corners(y, x, height, width)
-    indices = indices + (batch_index * (height * width))[:, None, None, None, None, None]
-    samples_per_bin = grid_h * grid_w * 4
-    weights = (weights / (grid_h * grid_w)).to(features.dtype).reshape(-1, 1, samples_per_bin)
-    values = features.index_select(0, indices.reshape(-1)).reshape(-1, samples_per_bin, channels)
-    pooled = torch.bmm(weights, values).reshape(num_rois, pooled_h, pooled_w, channels)
-    return pooled.permute(0, 3, 1, 2)
+    pixels, weights = _bilinear_corners(y, x, height, width)
+    pixels = pixels + (batch_index * (height * width))[:, None, None, None, None, None]
+    weights = weights / (grid_h * grid_w)
+    bins = roi_ids[:, None, None] * (pooled_h * pooled_w) + torch.arange(pooled_h * pooled_w, device=device).reshape(
+        1, pooled_h, pooled_w
+    )
+    bins = bins[:, :, :, None, None, None].expand_as(pixels)
+    return bins.reshape(-1), pixels.reshape(-1), weights.reshape(-1)
 
 
 def roi_align_rotated(
@@ -136,26 +132,33 @@ def roi_align_rotated(
         grid = torch.full((rois.shape[0], 2), sampling_ratio, dtype=torch.long, device=rois.device)
     else:
         grid = torch.stack([torch.ceil(roi_h / pooled_h), torch.ceil(roi_w / pooled_w)], dim=1).long()
-    features = input.permute(0, 2, 3, 1).reshape(batch * height * width, channels)
-
-    # Boxes sharing a sample grid are pooled together; a loop over distinct grids, not boxes.
+    # Pooling is linear in the input: one sparse (bins x pixels) matrix times the (pixels x C)
+    # features. Boxes sharing a sample grid build their entries together; the loop runs over
+    # distinct grids, not boxes.
     grids, group_of_roi = torch.unique(grid, dim=0, return_inverse=True)
-    outputs, order = [], []
+    entries = []
     for group, (grid_h, grid_w) in enumerate(grids.tolist()):
+        if grid_h == 0 or grid_w == 0:  # zero-size boxes: no samples, detectron2 outputs 0
+            continue
         members = torch.nonzero(group_of_roi == group).squeeze(1)
-        per_roi = pooled_h * pooled_w * max(grid_h * grid_w, 1) * 4 * max(channels, 1)
-        chunk = max(1, _MAX_GATHERED_ELEMENTS // per_roi)
-        for chunk_members in members.split(chunk):
-            outputs.append(
-                _pool_fixed_grid(
-                    features, rois[chunk_members], height, width, pooled_h, pooled_w, grid_h, grid_w, spatial_scale
-                )
-            )
-            order.append(chunk_members)
-    output = torch.cat(outputs, dim=0) if len(outputs) > 1 else outputs[0]
-    if len(outputs) > 1:
-        output = output[torch.argsort(torch.cat(order))]
-    return output
+        entries.append(
+            _sampling_entries(rois[members], members, height, width, pooled_h, pooled_w, grid_h, grid_w, spatial_scale)
+        )
+    num_bins = rois.shape[0] * pooled_h * pooled_w
+    features = input.permute(0, 2, 3, 1).reshape(batch * height * width, channels)
+    if entries:
+        bins, pixels, weights = (torch.cat(parts) for parts in zip(*entries))
+    else:
+        bins = pixels = torch.zeros(0, dtype=torch.long, device=input.device)
+        weights = torch.zeros(0, dtype=coord_dtype, device=input.device)
+    sampling = torch.sparse_coo_tensor(
+        torch.stack([bins, pixels]),
+        weights.to(input.dtype),
+        (num_bins, batch * height * width),
+        check_invariants=False,
+    )
+    pooled = torch.sparse.mm(sampling, features)
+    return pooled.reshape(rois.shape[0], pooled_h, pooled_w, channels).permute(0, 3, 1, 2)
 
 
 class ROIAlignRotated(nn.Module):
