@@ -163,3 +163,12 @@ class TestPairwise:
         assert d[1, 0].tolist() == [10.0, 10.0, -6.0, -5.0]
         with pytest.raises(ValueError, match=r"\(N, 2\)"):
             pairwise_point_box_distance(torch.zeros(3), boxes)
+
+
+def test_pairwise_iou_gradient_matches_torchvision():
+    b1, b2 = _random_boxes(6, 5), _random_boxes(5, 6)
+    ours = b1.clone().requires_grad_()
+    theirs = b1.clone().requires_grad_()
+    (pairwise_iou(Boxes(ours), Boxes(b2)) ** 2).sum().backward()
+    (box_iou(theirs, b2) ** 2).sum().backward()
+    torch.testing.assert_close(ours.grad, theirs.grad)

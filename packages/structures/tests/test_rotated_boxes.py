@@ -131,3 +131,13 @@ class TestRotatedBoxes:
         # the 45-degree square's hull reaches 5 +- 2*sqrt(2) = 2.17 .. 7.83
         assert r.inside_box((8, 8)).tolist() == [True, True]
         assert r.inside_box((7.5, 7.5)).tolist() == [True, False]
+
+
+def test_chunked_pairs_give_the_same_result(monkeypatch):
+    import modet.structures.rotated_iou as rotated_iou
+
+    boxes = _xywha(_random_xywh(40, 7)).tensor
+    boxes[:, 4] = torch.linspace(-180, 180, 40)
+    expected = pairwise_iou_rotated_tensors(boxes, boxes)
+    monkeypatch.setattr(rotated_iou, "_PAIRS_PER_CHUNK", 7)
+    torch.testing.assert_close(pairwise_iou_rotated_tensors(boxes, boxes), expected)

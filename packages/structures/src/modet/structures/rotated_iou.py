@@ -2,8 +2,8 @@
 
 Each pair's intersection is the convex polygon left after clipping one rectangle by the four
 edge half-planes of the other (Sutherland–Hodgman), done for all pairs at once on padded
-fixed-size polygons; its area comes from the shoelace formula. Pairs whose circumscribed
-circles do not touch, or with a box of (near) zero area, are 0 without being clipped.
+fixed-size polygons; its area comes from the shoelace formula. Pairs whose axis-aligned
+hulls do not touch, or with a box of (near) zero area, are 0 without being clipped.
 """
 
 from __future__ import annotations
@@ -101,6 +101,14 @@ def rotated_intersection_area(boxes1: torch.Tensor, boxes2: torch.Tensor) -> tor
     return _polygon_area(poly, count)
 
 
+def _half_extents(boxes: torch.Tensor) -> torch.Tensor:
+    """Half width and height (N, 2) of the axis-aligned hull of each rotated box."""
+    theta = boxes[:, 4] * (math.pi / 180.0)
+    c, s = torch.cos(theta).abs(), torch.sin(theta).abs()
+    w, h = boxes[:, 2].abs(), boxes[:, 3].abs()
+    return torch.stack([c * w + s * h, c * h + s * w], dim=1) / 2
+
+
 def _check_rotated(boxes: torch.Tensor, name: str) -> None:
     if not isinstance(boxes, torch.Tensor):
         raise TypeError(f"pairwise_iou_rotated: {name} must be a tensor, got {type(boxes)}")
@@ -125,11 +133,13 @@ def pairwise_iou_rotated(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Te
 
     area1 = boxes1[:, 2] * boxes1[:, 3]
     area2 = boxes2[:, 2] * boxes2[:, 3]
-    radius1 = 0.5 * torch.hypot(boxes1[:, 2], boxes1[:, 3])
-    radius2 = 0.5 * torch.hypot(boxes2[:, 2], boxes2[:, 3])
-    center_dist = torch.cdist(boxes1[:, :2], boxes2[:, :2], compute_mode="donot_use_mm_for_euclid_dist")
-    # A generous margin: a pair let through wrongly is clipped to an exact 0 anyway.
-    may_overlap = center_dist <= (radius1[:, None] + radius2[None, :]) * (1 + 1e-4) + 1e-4
+    half_extent1 = _half_extents(boxes1)
+    half_extent2 = _half_extents(boxes2)
+    # Pairs whose axis-aligned hulls overlap; the margin is generous since a pair let
+    # through wrongly is clipped to an exact 0 anyway.
+    gap = (boxes1[:, None, :2] - boxes2[None, :, :2]).abs_()
+    reach = (half_extent1[:, None, :] + half_extent2[None, :, :]).mul_(1 + 1e-4).add_(1e-4)
+    may_overlap = (gap <= reach).all(dim=2)
     may_overlap &= (area1[:, None] >= _MIN_AREA) & (area2[None, :] >= _MIN_AREA)
     rows, cols = may_overlap.nonzero(as_tuple=True)
 
