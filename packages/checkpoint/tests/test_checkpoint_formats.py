@@ -196,11 +196,11 @@ def test_a_suffix_may_be_a_whole_file_name_and_the_longest_match_wins(tmp_path: 
             def load(path: str) -> dict:
                 return {"model": {}, "__author__": "named"}
 
-            return [CheckpointFormat(name="named", suffixes=("special-1234.pth", "tv.pth"), load=load)]
+            return [CheckpointFormat(name="named", suffixes=("special-1234.pth", "special.pth"), load=load)]
 
     get_plugin_manager().register(NamedFile(), name="named-file")
     assert find_format("/zoo/special-1234.pth").name == "named"
-    assert find_format("mine.tv.pth").name == "named"
+    assert find_format("mine.special.pth").name == "named"
     assert find_format("other-1234.pth").name == "torch"
     path = tmp_path / "special-1234.pth"
     torch.save({"model": {}}, path)
