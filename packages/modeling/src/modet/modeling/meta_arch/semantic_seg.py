@@ -36,8 +36,8 @@ def _c2_msra_fill(module: nn.Module) -> None:
 
 def gather_sem_seg_targets(
     batched_inputs: list[dict[str, Any]],
-    images: ImageList,
     *,
+    device: torch.device,
     size_divisibility: int,
     ignore_value: int,
     num_classes: int | None,
@@ -71,7 +71,7 @@ def gather_sem_seg_targets(
                 f"{owner}: input {i} 'sem_seg' has shape {tuple(sem_seg.shape)}, but must be (H, W) = {expected}, "
                 "the size of its 'image'"
             )
-        targets.append(sem_seg.to(device=images.tensor.device, dtype=torch.long))
+        targets.append(sem_seg.to(device=device, dtype=torch.long))
 
     if num_classes is not None:
         stacked = torch.cat([t.flatten() for t in targets])
@@ -123,16 +123,10 @@ class SemanticSegmentor(nn.Module):
         ``sem_seg`` outputs are logits resized to each input's ``height``/``width``.
         """
         check_batched_inputs(batched_inputs, self.pixel_mean.shape[0], training=self.training, needs_instances=False)
-        images = [x["image"].to(self.device) for x in batched_inputs]
-        images = [(x - self.pixel_mean) / self.pixel_std for x in images]
-        images = ImageList.from_tensors(
-            images, self.backbone.size_divisibility, padding_constraints=self.backbone.padding_constraints
-        )
-        features = self.backbone(images.tensor)
-
+        # Targets first: bad ground truth fails before any compute.
         targets = gather_sem_seg_targets(
             batched_inputs,
-            images,
+            device=self.device,
             size_divisibility=self.backbone.size_divisibility,
             ignore_value=self.sem_seg_head.ignore_value,
             num_classes=getattr(self.sem_seg_head, "num_classes", None),
@@ -140,6 +134,12 @@ class SemanticSegmentor(nn.Module):
             owner="SemanticSegmentor",
             required=self.training,
         )
+        images = [x["image"].to(self.device) for x in batched_inputs]
+        images = [(x - self.pixel_mean) / self.pixel_std for x in images]
+        images = ImageList.from_tensors(
+            images, self.backbone.size_divisibility, padding_constraints=self.backbone.padding_constraints
+        )
+        features = self.backbone(images.tensor)
         results, losses = self.sem_seg_head(features, targets)
         if self.training:
             return losses
