@@ -106,10 +106,12 @@ def test_get_norm_every_name():
     for name in ("SyncBN", "nnSyncBN"):
         sync = get_norm(name, 8)
         assert isinstance(sync, nn.SyncBatchNorm) and sync.num_features == 8
-        # Without a process group SyncBatchNorm can only run in eval, where it is plain BN.
-        sync.eval()
+        # Without a process group SyncBatchNorm is plain BN, in eval and in training.
         x = torch.randn(2, 8, 3, 3)
-        assert torch.allclose(sync(x), (x - 0) / torch.sqrt(torch.tensor(1.0 + 1e-5)), atol=1e-6)
+        assert torch.allclose(sync(x), nn.functional.batch_norm(x, None, None, training=True), atol=1e-6)
+        sync.eval()
+        mean, var = sync.running_mean.reshape(1, -1, 1, 1), sync.running_var.reshape(1, -1, 1, 1)
+        assert torch.allclose(sync(x), (x - mean) / torch.sqrt(var + 1e-5), atol=1e-6)
     assert isinstance(get_norm(lambda c: nn.GroupNorm(2, c), 8), nn.GroupNorm)
     with pytest.raises(ValueError, match="unknown norm 'BatchNorm'"):
         get_norm("BatchNorm", 8)
