@@ -1,5 +1,6 @@
 """modet.ops: detectron2's ``detectron2.layers`` on PyTorch and torchvision.ops, nothing compiled."""
 
+from .aspp import ASPP
 from .batch_norm import CycleBatchNormList, FrozenBatchNorm2d, LayerNorm, NaiveSyncBatchNorm, get_norm
 from .blocks import CNNBlockBase, DepthwiseSeparableConv2d
 from .deform_conv import DeformConv, ModulatedDeformConv
@@ -35,6 +36,7 @@ from .wrappers import (
 )
 
 __all__ = [
+    "ASPP",
     "BatchNorm2d",
     "CNNBlockBase",
     "Conv2d",

@@ -7,16 +7,10 @@ from collections.abc import Callable
 from torch import nn
 
 from .batch_norm import FrozenBatchNorm2d, get_norm
+from .weight_init import c2_msra_fill
 from .wrappers import Conv2d
 
 __all__ = ["CNNBlockBase", "DepthwiseSeparableConv2d"]
-
-
-def _c2_msra_fill(module: nn.Module) -> None:
-    """Caffe2's MSRAFill (fvcore's c2_msra_fill): He-normal weights, fan_out, zero bias."""
-    nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-    if module.bias is not None:
-        nn.init.constant_(module.bias, 0)
 
 
 class CNNBlockBase(nn.Module):
@@ -78,8 +72,8 @@ class DepthwiseSeparableConv2d(nn.Module):
             norm=get_norm(norm2, out_channels),
             activation=activation2,
         )
-        _c2_msra_fill(self.depthwise)
-        _c2_msra_fill(self.pointwise)
+        c2_msra_fill(self.depthwise)
+        c2_msra_fill(self.pointwise)
 
     def forward(self, x):
         return self.pointwise(self.depthwise(x))
