@@ -49,3 +49,19 @@ def test_shape_spec_validates_fields():
         ShapeSpec(stride=4.0)
     with pytest.raises(ValueError, match="height"):
         ShapeSpec(height=-1)
+
+
+def test_caffe2_weight_fills():
+    from modet.ops.weight_init import c2_msra_fill, c2_xavier_fill
+
+    torch.manual_seed(0)
+    conv = nn.Conv2d(64, 128, 3)
+    nn.init.ones_(conv.bias)
+    c2_xavier_fill(conv)
+    fan_in = 64 * 9
+    assert conv.weight.abs().max() <= (3 / fan_in) ** 0.5 and torch.all(conv.bias == 0)
+    assert conv.weight.var().item() == pytest.approx(1 / fan_in, rel=0.05)  # uniform(-b, b): b^2 / 3
+    nn.init.ones_(conv.bias)
+    c2_msra_fill(conv)
+    fan_out = 128 * 9
+    assert conv.weight.std().item() == pytest.approx((2 / fan_out) ** 0.5, rel=0.05) and torch.all(conv.bias == 0)
