@@ -208,6 +208,7 @@ def generate_shapes_dataset(
 
 def shapes_metadata() -> dict[str, Any]:
     return {
+        "thing_classes": list(SHAPES_CATEGORIES),
         "thing_colors": [list(c) for c in SHAPES_THING_COLORS],
         "keypoint_names": list(SHAPES_KEYPOINT_NAMES),
         "keypoint_flip_map": [list(p) for p in SHAPES_KEYPOINT_FLIP_MAP],

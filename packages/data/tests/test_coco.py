@@ -1,0 +1,115 @@
+import logging
+import os
+
+import numpy as np
+import pycocotools.mask as mask_util
+import pytest
+
+from modet.data import DatasetCatalog, MetadataCatalog
+from modet.data.datasets import COCOFormatError, load_coco_json, register_coco_instances
+from modet.structures import BoxMode
+
+
+def test_load_coco_json_gives_detectron2_records(small_coco, fresh_catalogs):
+    json_file, root, coco = small_coco
+    records = load_coco_json(json_file, root, "my_test_coco")
+    assert [r["image_id"] for r in records] == [5, 9]
+    first, second = records
+    assert first["file_name"] == os.path.join(root, "a.png")
+    assert (first["height"], first["width"]) == (40, 60)
+
+    person = first["annotations"][0]
+    assert person["bbox"] == [10, 5, 20, 10]
+    assert person["bbox_mode"] == BoxMode.XYWH_ABS
+    assert person["category_id"] == 0  # id 3 -> contiguous 0 (ids sorted: 3, 7)
+    assert person["iscrowd"] == 0
+    assert person["segmentation"] == [[10, 5, 30, 5, 30, 15, 10, 15]]
+    # COCO pixel indices + 0.5; visibility untouched
+    assert person["keypoints"] == [12.5, 6.5, 2, 28.5, 14.5, 1]
+
+    crowd = first["annotations"][1]
+    assert crowd["iscrowd"] == 1 and crowd["category_id"] == 1
+    # uncompressed RLE is converted to compressed RLE covering rows 20..29 of columns 40..49
+    decoded = mask_util.decode(crowd["segmentation"])
+    expected = np.zeros((40, 60), dtype=np.uint8)
+    expected[20:30, 40:42] = 1
+    assert decoded.shape == (40, 60)
+    assert decoded.sum() == 20 and np.array_equal(decoded, expected)
+
+    (small,) = second["annotations"]
+    assert small["segmentation"] == [[2, 3, 6, 3, 6, 8, 2, 8]]  # the 2-point polygon is dropped
+    assert small["keypoints"] == [3.5, 4.5, 2, 0.5, 0.5, 0]
+
+    meta = MetadataCatalog.get("my_test_coco")
+    assert meta.thing_classes == ["cat", "dog"]
+    assert meta.thing_dataset_id_to_contiguous_id == {3: 0, 7: 1}
+
+
+def test_without_dataset_name_ids_stay(small_coco):
+    json_file, root, _ = small_coco
+    records = load_coco_json(json_file, root)
+    assert [a["category_id"] for a in records[0]["annotations"]] == [3, 7]
+
+
+def test_register_coco_instances_is_lazy(small_coco, fresh_catalogs):
+    json_file, root, _ = small_coco
+    register_coco_instances("lazy_coco", {"extra": 1}, json_file, root)
+    meta = MetadataCatalog.get("lazy_coco")
+    assert meta.evaluator_type == "coco" and meta.json_file == json_file and meta.extra == 1
+    assert not hasattr(meta, "thing_classes")  # nothing read yet
+    assert len(DatasetCatalog.get("lazy_coco")) == 2
+    assert meta.thing_classes == ["cat", "dog"]
+    with pytest.raises(KeyError, match="already registered"):
+        register_coco_instances("lazy_coco", {}, json_file, root)
+
+
+def test_polygon_only_invalid_is_skipped_with_warning(small_coco, write_coco, caplog):
+    _, root, coco = small_coco
+    coco["annotations"][2]["segmentation"] = [[1, 1, 2, 2]]
+    with caplog.at_level(logging.WARNING):
+        records = load_coco_json(write_coco(coco), root)
+    assert records[1]["annotations"] == []
+    assert "Filtered out 1 instances without valid segmentation" in caplog.text
+
+
+def test_unknown_category_names_file_and_annotation(small_coco, write_coco):
+    _, root, coco = small_coco
+    coco["annotations"][0]["category_id"] = 42
+    path = write_coco(coco)
+    with pytest.raises(COCOFormatError, match=r"bad\.json: annotation id=1 \(image_id=5\).*category_id=42"):
+        load_coco_json(path, root, None)
+
+
+def test_box_outside_image_is_skipped_with_warning(small_coco, write_coco, caplog):
+    _, root, coco = small_coco
+    coco["annotations"][0]["bbox"] = [100, 5, 20, 10]  # image a.png is 60 wide
+    with caplog.at_level(logging.WARNING):
+        records = load_coco_json(write_coco(coco), root)
+    assert [a["bbox"] for a in records[0]["annotations"]] == [[40, 20, 10, 10]]
+    assert "annotation id=1 (image_id=5)" in caplog.text and "outside" in caplog.text
+
+
+def test_negative_box_size_is_an_error(small_coco, write_coco):
+    _, root, coco = small_coco
+    coco["annotations"][2]["bbox"] = [2, 3, -4, 5]
+    with pytest.raises(COCOFormatError, match=r"annotation id=3 \(image_id=9\).*invalid bbox"):
+        load_coco_json(write_coco(coco), root)
+
+
+def test_corrupt_json_names_the_file(tmp_path):
+    path = tmp_path / "corrupt.json"
+    path.write_text('{"images": [')
+    with pytest.raises(COCOFormatError, match=r"cannot parse COCO json file .*corrupt\.json"):
+        load_coco_json(str(path), str(tmp_path))
+
+
+def test_missing_json_names_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nothere\.json"):
+        load_coco_json(str(tmp_path / "nothere.json"), str(tmp_path))
+
+
+def test_duplicate_annotation_ids(small_coco, write_coco):
+    _, root, coco = small_coco
+    coco["annotations"][1]["id"] = 1
+    with pytest.raises(COCOFormatError, match="not unique"):
+        load_coco_json(write_coco(coco), root)
