@@ -11,7 +11,7 @@ from modet.structures import BoxMode
 
 
 def test_load_coco_json_gives_detectron2_records(small_coco, fresh_catalogs):
-    json_file, root, coco = small_coco
+    json_file, root, _ = small_coco
     records = load_coco_json(json_file, root, "my_test_coco")
     assert [r["image_id"] for r in records] == [5, 9]
     first, second = records

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,9 +28,9 @@ def test_generator_is_deterministic(tmp_path):
         with open(a[split]["json_file"]) as fa, open(b[split]["json_file"]) as fb:
             assert fa.read() == fb.read()
         for i in range(1, 3):
-            pa = f"{a[split]['image_root']}/{i:05d}.png"
-            pb = f"{b[split]['image_root']}/{i:05d}.png"
-            assert open(pa, "rb").read() == open(pb, "rb").read()
+            pa = Path(f"{a[split]['image_root']}/{i:05d}.png")
+            pb = Path(f"{b[split]['image_root']}/{i:05d}.png")
+            assert pa.read_bytes() == pb.read_bytes()
     c = generate_shapes_dataset(tmp_path / "c", num_train=3, num_val=2, seed=6)
     with open(a["train"]["json_file"]) as fa, open(c["train"]["json_file"]) as fc:
         assert fa.read() != fc.read()

@@ -67,7 +67,7 @@ def test_photometric_augmentations_keep_geometry():
 def test_random_crop_sizes():
     np.random.seed(0)
     image = np.zeros((100, 200, 3), dtype=np.uint8)
-    out, tfms = T.apply_augmentations([T.RandomCrop("relative", (0.5, 0.25))], image)
+    out, _ = T.apply_augmentations([T.RandomCrop("relative", (0.5, 0.25))], image)
     assert out.shape == (50, 50, 3)
     out, _ = T.apply_augmentations([T.RandomCrop("absolute", (30, 40))], image)
     assert out.shape == (30, 40, 3)
