@@ -11,8 +11,7 @@ from torch import nn
 from modet.core.config import configurable
 from modet.core.registry import Registry
 from modet.ops import Conv2d, ShapeSpec, get_norm
-
-from ._weight_init import c2_msra_fill, c2_xavier_fill
+from modet.ops.weight_init import c2_msra_fill, c2_xavier_fill
 
 __all__ = ["ROI_BOX_HEAD_REGISTRY", "FastRCNNConvFCHead", "build_box_head"]
 

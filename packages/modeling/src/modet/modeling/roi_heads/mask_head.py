@@ -12,9 +12,8 @@ from modet.core.config import configurable
 from modet.core.events import get_event_storage
 from modet.core.registry import Registry
 from modet.ops import Conv2d, ConvTranspose2d, ShapeSpec, cat, get_norm
+from modet.ops.weight_init import c2_msra_fill
 from modet.structures import Instances
-
-from ._weight_init import c2_msra_fill
 
 __all__ = [
     "ROI_MASK_HEAD_REGISTRY",
