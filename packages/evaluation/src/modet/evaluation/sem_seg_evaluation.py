@@ -26,7 +26,7 @@ def load_image_into_numpy_array(filename: str, copy: bool = False, dtype: Any = 
     """A label-map file as an ``(H, W)`` array."""
     try:
         with Image.open(filename) as image:
-            return np.array(image, copy=copy, dtype=dtype)
+            return np.array(image, dtype=dtype) if copy else np.asarray(image, dtype=dtype)
     except FileNotFoundError:
         raise FileNotFoundError(f"semantic segmentation ground truth not found: {filename}") from None
 
@@ -67,7 +67,7 @@ class SemSegEvaluator(DatasetEvaluator):
                 r["file_name"]: r["sem_seg_file_name"] for r in dataset_records(dataset_name, "SemSegEvaluator")
             }
         self.input_file_to_gt_file = dict(gt_files)
-        if class_names is None or ignore_label is None:
+        if (class_names is None or ignore_label is None) and (dataset_name is not None or metadata is not None):
             meta = resolve_metadata(dataset_name, metadata, "SemSegEvaluator")
             class_names = class_names if class_names is not None else getattr(meta, "stuff_classes", None)
             ignore_label = ignore_label if ignore_label is not None else getattr(meta, "ignore_label", 255)
@@ -75,6 +75,8 @@ class SemSegEvaluator(DatasetEvaluator):
             if num_classes is None:
                 raise ValueError("SemSegEvaluator needs num_classes or class_names (metadata stuff_classes)")
             class_names = [str(i) for i in range(num_classes)]
+        if ignore_label is None:
+            ignore_label = 255
         if num_classes is not None and num_classes != len(class_names):
             raise ValueError(f"num_classes={num_classes} but {len(class_names)} class names were given")
         self._class_names = list(class_names)
