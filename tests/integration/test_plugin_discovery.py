@@ -45,6 +45,7 @@ BLOCKED_SCRIPT = textwrap.dedent(
     cfg = get_cfg()
     assert "TOY" not in cfg.MODEL, "a blocked plugin must not add config keys"
     cfg.MODEL.META_ARCHITECTURE = "ToyDetector"
+    cfg.MODEL.DEVICE = "cpu"
     try:
         build_model(cfg)
     except UnknownComponentError as exc:
