@@ -10,8 +10,8 @@ from torch.nn import functional as F
 
 from modet.core.config import CfgNode
 from modet.ops import Conv2d, ShapeSpec, get_norm
+from modet.ops.weight_init import c2_xavier_fill
 
-from ._weight_init import c2_xavier_fill
 from .backbone import Backbone
 from .resnet import build_resnet_backbone
 

@@ -11,8 +11,8 @@ from torch.nn import functional as F
 
 from modet.core.config import CfgNode
 from modet.ops import CNNBlockBase, Conv2d, DeformConv, ModulatedDeformConv, ShapeSpec, get_norm
+from modet.ops.weight_init import c2_msra_fill
 
-from ._weight_init import c2_msra_fill
 from .backbone import Backbone
 
 __all__ = [

@@ -31,8 +31,9 @@ def build_model(cfg: CfgNode) -> nn.Module:
 
     Loading weights is the checkpointer's job (``DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)``).
     """
+    meta_arch = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)
     device = _device(cfg)
-    model = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)(cfg)
+    model = meta_arch(cfg)
     model.to(device)
     torch._C._log_api_usage_once("modet.modeling.meta_arch." + cfg.MODEL.META_ARCHITECTURE)
     return model
