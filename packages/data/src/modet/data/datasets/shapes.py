@@ -39,7 +39,7 @@ SHAPES_CATEGORIES = ("square", "triangle", "ellipse")
 SHAPES_KEYPOINT_NAMES = ("top", "right", "bottom", "left")
 SHAPES_KEYPOINT_FLIP_MAP = (("left", "right"),)
 SHAPES_THING_COLORS = ((230, 25, 75), (60, 180, 75), (0, 130, 200))
-_GENERATOR_VERSION = 1
+_GENERATOR_VERSION = 2
 _IMAGE_SIZES = ((128, 128), (128, 160), (160, 128))  # (height, width)
 
 
@@ -64,7 +64,9 @@ def _shape_polygon(
     """``(polygon (K, 2), keypoints (4, 3))`` of one shape; keypoints in continuous coordinates."""
     keypoints = np.zeros((4, 3))
     if category == "square":
-        theta = np.deg2rad(rng.uniform(15, 75))  # away from 0/90 so extreme corners are distinct
+        # 45 degrees is axis-aligned (two corners share the top row): rotate at least 10 degrees
+        # away from it so that each of top/right/bottom/left is one distinct corner.
+        theta = np.deg2rad(45 + rng.uniform(10, 80))
         angles = theta + np.arange(4) * np.pi / 2
         poly = np.stack([cx + radius * np.cos(angles), cy + radius * np.sin(angles)], axis=1)
         order = [poly[:, 1].argmin(), poly[:, 0].argmax(), poly[:, 1].argmax(), poly[:, 0].argmin()]

@@ -1,0 +1,40 @@
+"""A few iterations of the main job, end to end (the full run is benchmarks/bench_demo.py).
+
+The demo needs modet-engine, modet-modeling and modet-evaluation, which modet-data does not
+depend on: without them this module is skipped.
+"""
+
+import json
+
+import pytest
+
+pytest.importorskip("modet.engine")
+pytest.importorskip("modet.evaluation")
+pytest.importorskip("modet.modeling")
+
+
+def test_demo_writes_metrics_checkpoint_table_and_pngs(tmp_path):
+    from modet.data import DatasetCatalog, MetadataCatalog
+    from modet.engine.cli import main
+
+    out = tmp_path / "out"
+    status = main(
+        ["demo", "--output-dir", str(out), "--iters", "2", "--num-train", "4", "--num-val", "2", "--num-vis", "1"]
+        + ["SOLVER.IMS_PER_BATCH", "2"]
+    )
+    try:
+        assert status == 0
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert set(metrics) >= {"bbox", "segm", "iterations", "train_seconds", "checkpoint"}
+        assert metrics["iterations"] == 2
+        for task in ("bbox", "segm"):
+            ap = metrics[task]["AP"]
+            assert ap is None or 0 <= ap <= 100
+        assert (out / "model_final.pth").is_file()
+        assert "## bbox" in (out / "ap_table.md").read_text()
+        assert [p.name for p in (out / "predictions").iterdir()] == ["00001.png"]
+        assert (out / "shapes" / "annotations" / "instances_val.json").is_file()
+    finally:
+        for name in ("shapes_train", "shapes_val", "shapes_train_sem_seg", "shapes_val_sem_seg"):
+            DatasetCatalog.pop(name, None)
+            MetadataCatalog.pop(name, None)
