@@ -19,8 +19,10 @@ def test_demo_writes_metrics_checkpoint_table_and_pngs(tmp_path):
 
     out = tmp_path / "out"
     status = main(
-        ["demo", "--output-dir", str(out), "--iters", "2", "--num-train", "4", "--num-val", "2", "--num-vis", "1"]
-        + ["SOLVER.IMS_PER_BATCH", "2"]
+        [
+            *("demo", "--output-dir", str(out), "--iters", "2"),
+            *("--num-train", "4", "--num-val", "2", "--num-vis", "1", "SOLVER.IMS_PER_BATCH", "2"),
+        ]
     )
     try:
         assert status == 0

@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["DEMO_COMMAND", "add_demo_arguments", "build_demo_config", "demo_command", "demo_main"]
+__all__ = ["add_demo_arguments", "build_demo_config", "demo_command", "demo_main"]
 
 logger = logging.getLogger("modet.demo")
 
