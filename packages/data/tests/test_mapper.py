@@ -171,3 +171,34 @@ def test_filter_empty_instances_drops_empty_boxes():
 def test_keypoints_outside_become_unlabelled():
     kps = utils.transform_keypoint_annotations([5, 5, 2, 15, 5, 2], T.CropTransform(0, 0, 10, 10), (10, 10))
     np.testing.assert_array_equal(kps, [[5, 5, 2], [0, 0, 0]])
+
+
+def test_crop_shifts_annotations_and_recomputes_boxes(record):
+    m = DatasetMapper(
+        is_train=True,
+        augmentations=[T.CropTransform(8, 1, 20, 10)],
+        image_format="RGB",
+        use_instance_mask=True,
+        recompute_boxes=True,
+    )
+    out = m(record)
+    assert out["image"].shape == (3, 10, 20)
+    inst = out["instances"]
+    # the polygon [4, 14] x [2, 8] shifted by (-8, -1) and clipped to the 20x10 window
+    polygon = inst.gt_masks.polygons[0][0].reshape(-1, 2)
+    np.testing.assert_allclose(polygon.min(0), [0, 1])
+    np.testing.assert_allclose(polygon.max(0), [6, 7])
+    # the recomputed box encloses the clipped polygon
+    torch.testing.assert_close(inst.gt_boxes.tensor, torch.tensor([[0.0, 1.0, 6.0, 7.0]]))
+
+
+def test_crop_from_config_recomputes_boxes():
+    from modet.core.config import get_cfg
+
+    cfg = get_cfg()
+    cfg.MODEL.MASK_ON = True
+    cfg.INPUT.CROP.ENABLED = True
+    args = DatasetMapper.from_config(cfg, is_train=True)
+    assert args["recompute_boxes"] is True
+    assert isinstance(args["augmentations"][0], T.RandomCrop)
+    assert DatasetMapper.from_config(cfg, is_train=False)["recompute_boxes"] is False

@@ -73,3 +73,17 @@ def test_random_crop_sizes():
     assert out.shape == (30, 40, 3)
     with pytest.raises(ValueError, match="crop_type"):
         T.RandomCrop("bogus", (1, 1))
+
+
+def test_crop_clips_polygons():
+    t = T.CropTransform(5, 5, 10, 10)
+    square = np.array([[0.0, 0], [10, 0], [10, 10], [0, 10]])
+    (clipped,) = t.apply_polygons([square])
+    # the overlap is the window's top-left 5x5 quarter
+    np.testing.assert_allclose(clipped.min(0), [0, 0])
+    np.testing.assert_allclose(clipped.max(0), [5, 5])
+    x, y = clipped[:, 0], clipped[:, 1]
+    area = 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
+    assert area == pytest.approx(25.0)
+    (outside,) = t.apply_polygons([square - 20])
+    assert outside.shape == (3, 2) and np.ptp(outside, axis=0).tolist() == [0, 0]

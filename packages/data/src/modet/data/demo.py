@@ -35,7 +35,9 @@ def _require(module: str, distribution: str) -> Any:
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--output-dir", default="./modet_demo_output", help="where results are written")
+    parser.add_argument(
+        "--output", "--output-dir", dest="output_dir", default="./modet_demo_output", help="where results are written"
+    )
     parser.add_argument("--data-dir", default=None, help="where the dataset is generated (default: OUTPUT/shapes)")
     parser.add_argument("--iters", type=int, default=1500, help="training iterations")
     parser.add_argument("--num-train", type=int, default=400, help="training images to generate")

@@ -226,11 +226,34 @@ class ResizeTransform(Transform):
         return ResizeTransform(self.new_h, self.new_w, self.h, self.w, self.interp)
 
 
+def _clip_to_half_plane(poly: np.ndarray, axis: int, bound: float, keep_greater: bool) -> np.ndarray:
+    """One Sutherland-Hodgman step: the part of polygon ``(K, 2)`` on one side of ``x[axis] = bound``."""
+    if len(poly) == 0:
+        return poly
+    prev = np.roll(poly, 1, axis=0)
+    inside = poly[:, axis] >= bound if keep_greater else poly[:, axis] <= bound
+    crossing = inside != np.roll(inside, 1)
+    denom = poly[:, axis] - prev[:, axis]
+    t = np.divide(bound - prev[:, axis], denom, out=np.zeros_like(denom), where=denom != 0)
+    intersection = prev + t[:, None] * (poly - prev)
+    # per vertex, in order: the crossing point of the edge arriving at it, then the vertex itself
+    candidates = np.stack([intersection, poly], axis=1)
+    return candidates[np.stack([crossing, inside], axis=1)]
+
+
+def clip_polygon(poly: np.ndarray, width: float, height: float) -> np.ndarray:
+    """Clip a ``(K, 2)`` polygon to ``[0, width] x [0, height]`` (fewer than 3 points: nothing left)."""
+    for axis, bound, keep_greater in ((0, 0.0, True), (0, width, False), (1, 0.0, True), (1, height, False)):
+        poly = _clip_to_half_plane(poly, axis, bound, keep_greater)
+    return poly
+
+
 class CropTransform(Transform):
     """Keep the window ``[x0, x0 + w) x [y0, y0 + h)``; coordinates shift by ``(-x0, -y0)``.
 
-    Polygons are shifted, not clipped: rasterising them at the crop's size clips them, and
-    boxes are clipped to the image when annotations are transformed.
+    Polygons are clipped to the window (Sutherland-Hodgman), so boxes recomputed from them are
+    tight; a polygon wholly outside becomes a degenerate one with no area, which
+    ``filter_empty_instances`` then drops.
     """
 
     def __init__(self, x0: int, y0: int, w: int, h: int):
@@ -244,6 +267,17 @@ class CropTransform(Transform):
         coords[:, 0] -= self.x0
         coords[:, 1] -= self.y0
         return coords
+
+    def apply_polygons(self, polygons: list[np.ndarray]) -> list[np.ndarray]:
+        clipped = []
+        for polygon in polygons:
+            shifted = self.apply_coords(np.asarray(polygon, dtype=np.float64))
+            inside = clip_polygon(shifted, self.w, self.h)
+            if len(inside) < 3:
+                corner = np.clip(shifted[:1], 0, [self.w, self.h])
+                inside = np.repeat(corner, 3, axis=0)
+            clipped.append(inside)
+        return clipped
 
 
 class BlendTransform(Transform):
