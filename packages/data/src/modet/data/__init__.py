@@ -1,6 +1,6 @@
 """modet-data: detectron2's data API (catalogs, COCO loading, DatasetMapper, augmentations, loaders)."""
 
-from . import transforms
+from . import datasets, detection_utils, samplers, transforms
 from .build import (
     build_batch_data_loader,
     build_detection_test_loader,
@@ -26,8 +26,11 @@ __all__ = [
     "build_batch_data_loader",
     "build_detection_test_loader",
     "build_detection_train_loader",
+    "datasets",
+    "detection_utils",
     "get_detection_dataset_dicts",
     "print_instances_class_histogram",
+    "samplers",
     "transforms",
     "trivial_batch_collator",
 ]
