@@ -23,9 +23,6 @@ class Backbone(nn.Module, metaclass=ABCMeta):
     _out_feature_channels: dict[str, int]
     _out_feature_strides: dict[str, int]
 
-    def __init__(self) -> None:
-        super().__init__()
-
     @abstractmethod
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Feature name -> tensor."""
@@ -41,6 +38,7 @@ class Backbone(nn.Module, metaclass=ABCMeta):
         return {}
 
     def output_shape(self) -> dict[str, ShapeSpec]:
+        """Channels and stride of each output feature, by name."""
         return {
             name: ShapeSpec(channels=self._out_feature_channels[name], stride=self._out_feature_strides[name])
             for name in self._out_features

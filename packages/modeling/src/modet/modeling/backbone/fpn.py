@@ -133,12 +133,6 @@ class FPN(Backbone):
             results.extend(self.top_block(top_block_input))
         return dict(zip(self._out_features, results))
 
-    def output_shape(self) -> dict[str, ShapeSpec]:
-        return {
-            name: ShapeSpec(channels=self._out_feature_channels[name], stride=self._out_feature_strides[name])
-            for name in self._out_features
-        }
-
 
 class LastLevelMaxPool(nn.Module):
     """P6 by subsampling P5 (max pool, kernel 1, stride 2), as in the FPN paper for RPN."""

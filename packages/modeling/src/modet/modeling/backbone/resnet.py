@@ -40,6 +40,12 @@ def _shortcut(in_channels: int, out_channels: int, stride: int, norm: str | Any)
     )
 
 
+def _add_shortcut(block: CNNBlockBase, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """ReLU(out + shortcut(x)), the shortcut being the identity where the block keeps its width."""
+    shortcut = block.shortcut(x) if block.shortcut is not None else x
+    return F.relu_(out + shortcut)
+
+
 class BasicBlock(CNNBlockBase):
     """Two 3x3 convs with a residual connection (ResNet-18/34)."""
 
@@ -71,11 +77,69 @@ class BasicBlock(CNNBlockBase):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu_(self.conv1(x))
         out = self.conv2(out)
-        shortcut = self.shortcut(x) if self.shortcut is not None else x
-        return F.relu_(out + shortcut)
+        return _add_shortcut(self, x, out)
 
 
-class BottleneckBlock(CNNBlockBase):
+class _BottleneckBase(CNNBlockBase):
+    """1x1 reduce, 3x3, 1x1 expand, with a residual connection; subclasses choose the 3x3 conv."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        bottleneck_channels: int,
+        stride: int,
+        num_groups: int,
+        norm: str | Any,
+        stride_in_1x1: bool,
+        dilation: int,
+        **conv2_options: Any,
+    ) -> None:
+        super().__init__(in_channels, out_channels, stride)
+        self.shortcut = _shortcut(in_channels, out_channels, stride, norm)
+        # MSRA weights put the stride on the first 1x1 conv; Caffe2/torchvision on the 3x3.
+        stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
+        self.conv1 = Conv2d(
+            in_channels,
+            bottleneck_channels,
+            kernel_size=1,
+            stride=stride_1x1,
+            bias=False,
+            norm=get_norm(norm, bottleneck_channels),
+        )
+        self._build_conv2(
+            bottleneck_channels,
+            stride=stride_3x3,
+            num_groups=num_groups,
+            dilation=dilation,
+            norm=norm,
+            **conv2_options,
+        )
+        self.conv3 = Conv2d(
+            bottleneck_channels, out_channels, kernel_size=1, bias=False, norm=get_norm(norm, out_channels)
+        )
+        for layer in (self.conv1, self.conv2, self.conv3, self.shortcut):
+            if layer is not None:
+                c2_msra_fill(layer)
+
+    def _build_conv2(
+        self, channels: int, *, stride: int, num_groups: int, dilation: int, norm: str | Any, **options: Any
+    ) -> None:
+        """Set ``self.conv2`` (and any module it needs) for the 3x3 stage."""
+        raise NotImplementedError
+
+    def _run_conv2(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu_(self.conv1(x))
+        out = F.relu_(self._run_conv2(out))
+        out = self.conv3(out)
+        return _add_shortcut(self, x, out)
+
+
+class BottleneckBlock(_BottleneckBase):
     """1x1 reduce, 3x3 (grouped, dilated), 1x1 expand, with a residual connection (ResNet-50+)."""
 
     def __init__(
@@ -90,45 +154,32 @@ class BottleneckBlock(CNNBlockBase):
         stride_in_1x1: bool = False,
         dilation: int = 1,
     ) -> None:
-        super().__init__(in_channels, out_channels, stride)
-        self.shortcut = _shortcut(in_channels, out_channels, stride, norm)
-        # MSRA weights put the stride on the first 1x1 conv; Caffe2/torchvision on the 3x3.
-        stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
-        self.conv1 = Conv2d(
+        super().__init__(
             in_channels,
-            bottleneck_channels,
-            kernel_size=1,
-            stride=stride_1x1,
-            bias=False,
-            norm=get_norm(norm, bottleneck_channels),
+            out_channels,
+            bottleneck_channels=bottleneck_channels,
+            stride=stride,
+            num_groups=num_groups,
+            norm=norm,
+            stride_in_1x1=stride_in_1x1,
+            dilation=dilation,
         )
+
+    def _build_conv2(self, channels: int, *, stride: int, num_groups: int, dilation: int, norm: str | Any) -> None:
         self.conv2 = Conv2d(
-            bottleneck_channels,
-            bottleneck_channels,
+            channels,
+            channels,
             kernel_size=3,
-            stride=stride_3x3,
+            stride=stride,
             padding=dilation,
             bias=False,
             groups=num_groups,
             dilation=dilation,
-            norm=get_norm(norm, bottleneck_channels),
+            norm=get_norm(norm, channels),
         )
-        self.conv3 = Conv2d(
-            bottleneck_channels, out_channels, kernel_size=1, bias=False, norm=get_norm(norm, out_channels)
-        )
-        for layer in (self.conv1, self.conv2, self.conv3, self.shortcut):
-            if layer is not None:
-                c2_msra_fill(layer)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu_(self.conv1(x))
-        out = F.relu_(self.conv2(out))
-        out = self.conv3(out)
-        shortcut = self.shortcut(x) if self.shortcut is not None else x
-        return F.relu_(out + shortcut)
 
 
-class DeformBottleneckBlock(CNNBlockBase):
+class DeformBottleneckBlock(_BottleneckBase):
     """A bottleneck block whose 3x3 conv is deformable (v1), or modulated deformable (v2)."""
 
     def __init__(
@@ -145,63 +196,64 @@ class DeformBottleneckBlock(CNNBlockBase):
         deform_modulated: bool = False,
         deform_num_groups: int = 1,
     ) -> None:
-        super().__init__(in_channels, out_channels, stride)
-        self.deform_modulated = deform_modulated
-        self.shortcut = _shortcut(in_channels, out_channels, stride, norm)
-        stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
-        self.conv1 = Conv2d(
+        super().__init__(
             in_channels,
-            bottleneck_channels,
-            kernel_size=1,
-            stride=stride_1x1,
-            bias=False,
-            norm=get_norm(norm, bottleneck_channels),
+            out_channels,
+            bottleneck_channels=bottleneck_channels,
+            stride=stride,
+            num_groups=num_groups,
+            norm=norm,
+            stride_in_1x1=stride_in_1x1,
+            dilation=dilation,
+            deform_modulated=deform_modulated,
+            deform_num_groups=deform_num_groups,
         )
+        # Start as a regular convolution: zero offsets.
+        nn.init.constant_(self.conv2_offset.weight, 0)
+        nn.init.constant_(self.conv2_offset.bias, 0)
+
+    def _build_conv2(
+        self,
+        channels: int,
+        *,
+        stride: int,
+        num_groups: int,
+        dilation: int,
+        norm: str | Any,
+        deform_modulated: bool,
+        deform_num_groups: int,
+    ) -> None:
+        self.deform_modulated = deform_modulated
         # 2 offsets (dy, dx) per kernel tap, plus one mask value per tap when modulated.
-        offset_channels = 27 if deform_modulated else 18
-        deform_conv = ModulatedDeformConv if deform_modulated else DeformConv
+        offset_channels = 27 if self.deform_modulated else 18
         self.conv2_offset = Conv2d(
-            bottleneck_channels,
+            channels,
             offset_channels * deform_num_groups,
             kernel_size=3,
-            stride=stride_3x3,
+            stride=stride,
             padding=dilation,
             dilation=dilation,
         )
+        deform_conv = ModulatedDeformConv if self.deform_modulated else DeformConv
         self.conv2 = deform_conv(
-            bottleneck_channels,
-            bottleneck_channels,
+            channels,
+            channels,
             kernel_size=3,
-            stride=stride_3x3,
+            stride=stride,
             padding=dilation,
             bias=False,
             groups=num_groups,
             dilation=dilation,
             deformable_groups=deform_num_groups,
-            norm=get_norm(norm, bottleneck_channels),
+            norm=get_norm(norm, channels),
         )
-        self.conv3 = Conv2d(
-            bottleneck_channels, out_channels, kernel_size=1, bias=False, norm=get_norm(norm, out_channels)
-        )
-        for layer in (self.conv1, self.conv2, self.conv3, self.shortcut):
-            if layer is not None:
-                c2_msra_fill(layer)
-        # Start as a regular convolution: zero offsets.
-        nn.init.constant_(self.conv2_offset.weight, 0)
-        nn.init.constant_(self.conv2_offset.bias, 0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu_(self.conv1(x))
+    def _run_conv2(self, x: torch.Tensor) -> torch.Tensor:
         if self.deform_modulated:
-            offset_x, offset_y, mask = torch.chunk(self.conv2_offset(out), 3, dim=1)
+            offset_x, offset_y, mask = torch.chunk(self.conv2_offset(x), 3, dim=1)
             offset = torch.cat((offset_x, offset_y), dim=1)
-            out = self.conv2(out, offset, mask.sigmoid())
-        else:
-            out = self.conv2(out, self.conv2_offset(out))
-        out = F.relu_(out)
-        out = self.conv3(out)
-        shortcut = self.shortcut(x) if self.shortcut is not None else x
-        return F.relu_(out + shortcut)
+            return self.conv2(x, offset, mask.sigmoid())
+        return self.conv2(x, self.conv2_offset(x))
 
 
 class BasicStem(CNNBlockBase):
@@ -293,12 +345,6 @@ class ResNet(Backbone):
             if "linear" in self._out_features:
                 outputs["linear"] = x
         return outputs
-
-    def output_shape(self) -> dict[str, ShapeSpec]:
-        return {
-            name: ShapeSpec(channels=self._out_feature_channels[name], stride=self._out_feature_strides[name])
-            for name in self._out_features
-        }
 
     def freeze(self, freeze_at: int = 0) -> ResNet:
         """Freeze the stem (``freeze_at >= 1``) and stages res2… up to ``freeze_at``; FrozenBN their norms."""
