@@ -1,6 +1,9 @@
 import copy
 import json
 import os
+import signal
+import subprocess
+import sys
 
 import torch
 
@@ -89,3 +92,30 @@ def test_launch_with_one_process_runs_in_place():
     assert seen == [(7, 1, 0)]
     assert comm.all_gather(5) == [5] and comm.reduce_dict({"a": torch.tensor(1.0)})["a"] == 1.0
     comm.synchronize()
+
+
+def test_launch_joins_the_process_group_of_torchrun(tmp_path):
+    from modet.engine.launch import _find_free_port
+
+    out_file = tmp_path / "torchrun.txt"
+    script = os.path.join(os.path.dirname(__file__), "_torchrun_script.py")
+    port = _find_free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node=2",
+        f"--master-port={port}",
+        script,
+        str(out_file),
+    ]
+    # A session of its own, so a hang cannot leave worker processes behind.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, err[-3000:]
+    assert out_file.read_text() == "3.0 [(0, 0, 2), (1, 1, 2)]"

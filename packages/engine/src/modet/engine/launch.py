@@ -3,6 +3,9 @@
 NCCL joins processes that each own a GPU; gloo joins CPU processes. Under ``torchrun`` (or
 any launcher that sets ``RANK``/``WORLD_SIZE``/``MASTER_ADDR``) the process group comes from
 those variables (``env://``) and ``main_func`` runs in the calling process.
+
+torch is imported inside the functions: ``modet.engine`` exports ``launch`` eagerly (the
+function must shadow this module's name) and must stay cheap to import.
 """
 
 from __future__ import annotations
@@ -13,12 +16,6 @@ import socket
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
-
-import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
-
-from . import comm
 
 __all__ = ["DEFAULT_TIMEOUT", "launch", "launched_by_torchrun"]
 
@@ -58,6 +55,9 @@ def launch(
     and gloo otherwise (``use_gpu=False`` forces gloo CPU processes). A world size of one runs
     ``main_func`` in this process.
     """
+    import torch
+    import torch.multiprocessing as mp
+
     if launched_by_torchrun() and int(os.environ["WORLD_SIZE"]) > 1:
         _run_under_env_launcher(main_func, args, timeout, use_gpu)
         return
@@ -101,6 +101,11 @@ def _distributed_worker(
     timeout: timedelta,
     use_gpu: bool,
 ) -> None:
+    import torch
+    import torch.distributed as dist
+
+    from . import comm
+
     global_rank = machine_rank * num_gpus_per_machine + local_rank
     if use_gpu:
         torch.cuda.set_device(local_rank)
@@ -123,6 +128,11 @@ def _distributed_worker(
 def _run_under_env_launcher(
     main_func: Callable[..., Any], args: tuple, timeout: timedelta, use_gpu: bool | None
 ) -> None:
+    import torch
+    import torch.distributed as dist
+
+    from . import comm
+
     if use_gpu is None:
         use_gpu = torch.cuda.is_available()
     if use_gpu:
