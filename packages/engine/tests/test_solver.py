@@ -31,7 +31,7 @@ def test_solver_defaults_are_detectron2s():
     solver = get_cfg().SOLVER
     assert solver.STEPS == (30000,)
     assert solver.WEIGHT_DECAY_BIAS is None
-    assert solver.WARMUP_FACTOR == pytest.approx(0.001)
+    assert pytest.approx(0.001) == solver.WARMUP_FACTOR
     assert solver.CLIP_GRADIENTS.NORM_TYPE == 2.0
     assert solver.AMP.ENABLED is False
     assert solver.LR_SCHEDULER_NAME == "WarmupMultiStepLR"
@@ -79,7 +79,9 @@ def test_step_with_fixed_gamma():
     opt = _optimizer()
     sched = WarmupStepWithFixedGammaLR(opt, max_iter=100, gamma=0.5, num_decays=3, warmup_iters=0)
     lrs = _lrs(sched, opt, 101)
-    assert [lrs[i] for i in (0, 24, 25, 49, 50, 75, 99, 100)] == pytest.approx([1, 1, 0.5, 0.5, 0.25, 0.125, 0.125, 0.125])
+    assert [lrs[i] for i in (0, 24, 25, 49, 50, 75, 99, 100)] == pytest.approx(
+        [1, 1, 0.5, 0.5, 0.25, 0.125, 0.125, 0.125]
+    )
 
 
 def test_build_lr_scheduler_from_cfg_and_resume_state():
