@@ -1,6 +1,8 @@
 import json
 import logging
 import math
+import os
+import sys
 
 import pytest
 import torch
@@ -172,3 +174,25 @@ def test_event_storage_is_reexported():
     from modet.core.events import EventStorage as CoreStorage
 
     assert EventStorage is CoreStorage
+
+
+def test_tensorboard_writer_and_its_missing_dependency(tmp_path, monkeypatch):
+    from modet.engine.writers import TensorboardXWriter, default_writers
+
+    with EventStorage() as storage:
+        storage.put_scalar("loss", 1.5)
+        writer = TensorboardXWriter(tmp_path / "tb")
+        writer.write()
+        writer.close()
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(tmp_path / "tb"))
+    assert [type(w).__name__ for w in default_writers(tmp_path / "out", 10)] == [
+        "CommonMetricPrinter",
+        "JSONWriter",
+        "TensorboardXWriter",
+    ]
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    with pytest.raises(ImportError, match=r"pip install 'modet-engine\[tensorboard\]'"):
+        TensorboardXWriter(tmp_path / "tb2")
+    writers = default_writers(tmp_path / "out2", 10)
+    assert [type(w).__name__ for w in writers] == ["CommonMetricPrinter", "JSONWriter"]
+    assert (tmp_path / "out2" / "metrics.json").exists()

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LRScheduler as _TorchLRScheduler
 
+from modet.checkpoint import PeriodicCheckpointer as _PeriodicCheckpointer
 from modet.core.events import EventStorage
 
 from . import comm
@@ -144,48 +145,20 @@ class PeriodicWriter(HookBase):
             writer.close()
 
 
-class PeriodicCheckpointer(HookBase):
-    """Save a checkpoint every ``period`` iterations and at the end, via modet.checkpoint.
+class PeriodicCheckpointer(_PeriodicCheckpointer, HookBase):
+    """modet.checkpoint's ``PeriodicCheckpointer`` as a hook: save every ``period`` iterations and at the end.
 
-    The checkpoint of iteration ``i`` (0-based) holds ``iteration=i``; ``max_to_keep`` keeps
-    only the newest periodic files. Put it after ``LRScheduler`` so the saved schedule is the
-    one of the next iteration.
+    The checkpoint of iteration ``i`` (0-based) holds ``iteration=i``; ``max_iter`` is taken
+    from the trainer. Put it after ``LRScheduler`` so the saved schedule is the one of the
+    next iteration.
     """
 
-    def __init__(
-        self,
-        checkpointer: Any,
-        period: int,
-        max_iter: int | None = None,
-        max_to_keep: int | None = None,
-        file_prefix: str = "model",
-    ) -> None:
-        self.checkpointer = checkpointer
-        self.period = int(period)
-        self.max_iter = max_iter
-        self.max_to_keep = max_to_keep
-        self.file_prefix = file_prefix
-        self._periodic: Any = None
-
     def before_train(self) -> None:
-        from modet.checkpoint import PeriodicCheckpointer as _PeriodicCheckpointer
-
         self.max_iter = self.trainer.max_iter
-        self._periodic = _PeriodicCheckpointer(
-            self.checkpointer,
-            self.period,
-            max_iter=self.max_iter,
-            max_to_keep=self.max_to_keep,
-            file_prefix=self.file_prefix,
-        )
 
     def after_step(self) -> None:
         # No step() after training: the last iteration already saved "<prefix>_final".
-        self._periodic.step(self.trainer.iter)
-
-    def step(self, iteration: int, **kwargs: Any) -> None:
-        """Save if ``iteration`` is due (for use outside a trainer)."""
-        self._periodic.step(iteration, **kwargs)
+        self.step(self.trainer.iter)
 
 
 def _compare(mode: str) -> Callable[[float, float], bool]:
