@@ -7,11 +7,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from modet.core.events import get_event_storage
 from modet.structures import Boxes, ImageList, Instances
 
-from ..postprocessing import detector_postprocess
-from .input_checks import check_batched_inputs
+from .base import ImageModel
 
 __all__ = ["DenseDetector", "permute_to_N_HWA_K"]
 
@@ -26,7 +24,7 @@ def permute_to_N_HWA_K(tensor: Tensor, K: int) -> Tensor:
     return tensor.reshape(N, -1, K)
 
 
-class DenseDetector(nn.Module):
+class DenseDetector(ImageModel):
     """A detector that makes per-pixel predictions on every feature level (e.g. RetinaNet, FCOS).
 
     Subclasses implement ``forward_training`` and ``forward_inference``; this class handles
@@ -50,18 +48,11 @@ class DenseDetector(nn.Module):
             self.head_in_features = sorted(shapes.keys(), key=lambda name: shapes[name].stride)
         else:
             self.head_in_features = list(head_in_features)
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
-
-    @property
-    def device(self) -> torch.device:
-        return self.pixel_mean.device
+        self._register_pixel_stats(pixel_mean, pixel_std)
 
     def forward(self, batched_inputs: list[dict[str, Any]]) -> Any:
         """Losses (dict) in training; a list of ``{"instances": Instances}`` in inference."""
-        check_batched_inputs(batched_inputs, self.pixel_mean.shape[0], training=self.training)
-        if self.training:
-            get_event_storage()  # the clear "inside a 'with EventStorage()'" error, before any work
+        self._check_inputs(batched_inputs)
         images = self.preprocess_image(batched_inputs)
         features = self.backbone(images.tensor)
         features = [features[name] for name in self.head_in_features]
@@ -72,30 +63,17 @@ class DenseDetector(nn.Module):
             return self.forward_training(images, features, predictions, gt_instances)
 
         results = self.forward_inference(images, features, predictions)
-        processed_results = []
-        for results_per_image, input_per_image, image_size in zip(results, batched_inputs, images.image_sizes):
-            height = input_per_image.get("height", image_size[0])
-            width = input_per_image.get("width", image_size[1])
-            processed_results.append({"instances": detector_postprocess(results_per_image, height, width)})
-        return processed_results
+        return self._postprocess(results, batched_inputs, images.image_sizes)
 
     def forward_training(
         self, images: ImageList, features: list[Tensor], predictions: Any, gt_instances: list[Instances]
     ) -> dict[str, Tensor]:
+        """The losses, from the head's ``predictions`` on ``features`` and the ground truth."""
         raise NotImplementedError
 
     def forward_inference(self, images: ImageList, features: list[Tensor], predictions: Any) -> list[Instances]:
+        """Detections per image at the network's input resolution (rescaled by :meth:`forward`)."""
         raise NotImplementedError
-
-    def preprocess_image(self, batched_inputs: list[dict[str, Any]]) -> ImageList:
-        """Normalise, pad and batch the input images."""
-        images = [x["image"].to(self.device) for x in batched_inputs]
-        images = [(x - self.pixel_mean) / self.pixel_std for x in images]
-        return ImageList.from_tensors(
-            images,
-            self.backbone.size_divisibility,
-            padding_constraints=self.backbone.padding_constraints,
-        )
 
     def _transpose_dense_predictions(
         self, predictions: list[list[Tensor]], dims_per_anchor: list[int]

@@ -12,6 +12,7 @@ from modet.core.config import CfgNode, configurable
 from modet.structures import Instances
 
 from ..postprocessing import detector_postprocess, sem_seg_postprocess
+from .base import requested_size
 from .rcnn import GeneralizedRCNN
 from .semantic_seg import build_sem_seg_head, gather_sem_seg_targets
 
@@ -91,16 +92,7 @@ class PanopticFPN(GeneralizedRCNN):
         if not self.training:
             return self.inference(batched_inputs)
         self._check_inputs(batched_inputs)
-        gt_sem_seg = gather_sem_seg_targets(
-            batched_inputs,
-            device=self.device,
-            size_divisibility=self.backbone.size_divisibility,
-            ignore_value=self.sem_seg_head.ignore_value,
-            num_classes=getattr(self.sem_seg_head, "num_classes", None),
-            padding_constraints=self.backbone.padding_constraints,
-            owner="PanopticFPN",
-            required=True,
-        )
+        gt_sem_seg = gather_sem_seg_targets(batched_inputs, self, owner="PanopticFPN", required=True)
         images = self.preprocess_image(batched_inputs)
         features = self.backbone(images.tensor)
         _, sem_seg_losses = self.sem_seg_head(features, gt_sem_seg)
@@ -132,8 +124,7 @@ class PanopticFPN(GeneralizedRCNN):
         for sem_seg_result, detector_result, input_per_image, image_size in zip(
             sem_seg_results, detector_results, batched_inputs, images.image_sizes
         ):
-            height = input_per_image.get("height", image_size[0])
-            width = input_per_image.get("width", image_size[1])
+            height, width = requested_size(input_per_image, image_size)
             sem_seg_r = sem_seg_postprocess(sem_seg_result, image_size, height, width)
             detector_r = detector_postprocess(detector_result, height, width)
             panoptic_r = combine_semantic_and_instance_outputs(

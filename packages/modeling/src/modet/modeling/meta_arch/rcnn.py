@@ -9,60 +9,17 @@ from torch import nn
 
 from modet.core.config import CfgNode, configurable
 from modet.core.events import get_event_storage
-from modet.ops import move_device_like
-from modet.structures import ImageList, Instances
+from modet.structures import Instances
 
 from ..backbone import Backbone, build_backbone
-from ..postprocessing import detector_postprocess
 from ..proposal_generator import build_proposal_generator
-from .input_checks import check_batched_inputs
+from ..roi_heads import build_roi_heads
+from .base import ImageModel
 
 __all__ = ["GeneralizedRCNN", "ProposalNetwork"]
 
 
-def _build_roi_heads(cfg: CfgNode, input_shape: dict[str, Any]) -> nn.Module:
-    from ..roi_heads import build_roi_heads
-
-    return build_roi_heads(cfg, input_shape)
-
-
-class _ImageModel(nn.Module):
-    """Shared by both meta-architectures: pixel normalisation, padding into an ImageList, input checks."""
-
-    backbone: Backbone
-    pixel_mean: torch.Tensor
-    pixel_std: torch.Tensor
-
-    def _register_pixel_stats(self, pixel_mean: tuple[float, ...], pixel_std: tuple[float, ...]) -> None:
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
-        if self.pixel_mean.shape != self.pixel_std.shape:
-            raise ValueError(f"pixel_mean {list(pixel_mean)} and pixel_std {list(pixel_std)} have different lengths!")
-
-    @property
-    def device(self) -> torch.device:
-        return self.pixel_mean.device
-
-    def _move_to_current_device(self, x: torch.Tensor) -> torch.Tensor:
-        return move_device_like(x, self.pixel_mean)
-
-    def _check_inputs(self, batched_inputs: list[dict[str, Any]], needs_instances: bool = True) -> None:
-        check_batched_inputs(
-            batched_inputs, self.pixel_mean.shape[0], training=self.training, needs_instances=needs_instances
-        )
-        if self.training:
-            get_event_storage()  # raises the clear "inside a 'with EventStorage()'" error up front
-
-    def preprocess_image(self, batched_inputs: list[dict[str, Any]]) -> ImageList:
-        """Normalise, pad and batch the input images."""
-        images = [self._move_to_current_device(x["image"]) for x in batched_inputs]
-        images = [(x - self.pixel_mean) / self.pixel_std for x in images]
-        return ImageList.from_tensors(
-            images, self.backbone.size_divisibility, padding_constraints=self.backbone.padding_constraints
-        )
-
-
-class GeneralizedRCNN(_ImageModel):
+class GeneralizedRCNN(ImageModel):
     """Backbone -> proposal generator -> per-region heads (Faster/Mask/Keypoint/Cascade R-CNN)."""
 
     @configurable
@@ -95,7 +52,7 @@ class GeneralizedRCNN(_ImageModel):
         return {
             "backbone": backbone,
             "proposal_generator": build_proposal_generator(cfg, backbone.output_shape()),
-            "roi_heads": _build_roi_heads(cfg, backbone.output_shape()),
+            "roi_heads": build_roi_heads(cfg, backbone.output_shape()),
             "input_format": cfg.INPUT.FORMAT,
             "vis_period": cfg.VIS_PERIOD,
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
@@ -185,20 +142,8 @@ class GeneralizedRCNN(_ImageModel):
             return GeneralizedRCNN._postprocess(results, batched_inputs, images.image_sizes)
         return results
 
-    @staticmethod
-    def _postprocess(
-        instances: list[Instances], batched_inputs: list[dict[str, Any]], image_sizes: list[tuple[int, int]]
-    ) -> list[dict[str, Instances]]:
-        """Rescale to each input's ``height``/``width`` (default: the image's own size)."""
-        processed_results = []
-        for results_per_image, input_per_image, image_size in zip(instances, batched_inputs, image_sizes):
-            height = input_per_image.get("height", image_size[0])
-            width = input_per_image.get("width", image_size[1])
-            processed_results.append({"instances": detector_postprocess(results_per_image, height, width)})
-        return processed_results
 
-
-class ProposalNetwork(_ImageModel):
+class ProposalNetwork(ImageModel):
     """Backbone + proposal generator only (RPN): outputs ``proposals`` instead of detections."""
 
     @configurable
@@ -237,10 +182,4 @@ class ProposalNetwork(_ImageModel):
         proposals, proposal_losses = self.proposal_generator(images, features, gt_instances)
         if self.training:
             return proposal_losses
-
-        processed_results = []
-        for results_per_image, input_per_image, image_size in zip(proposals, batched_inputs, images.image_sizes):
-            height = input_per_image.get("height", image_size[0])
-            width = input_per_image.get("width", image_size[1])
-            processed_results.append({"proposals": detector_postprocess(results_per_image, height, width)})
-        return processed_results
+        return self._postprocess(proposals, batched_inputs, images.image_sizes, key="proposals")

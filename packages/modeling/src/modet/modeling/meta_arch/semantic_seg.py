@@ -12,11 +12,12 @@ from torch.nn import functional as F
 from modet.core.config import CfgNode, configurable
 from modet.core.registry import Registry
 from modet.ops import Conv2d, ShapeSpec, get_norm
+from modet.ops.weight_init import c2_msra_fill
 from modet.structures import ImageList
 
 from ..backbone import build_backbone
 from ..postprocessing import sem_seg_postprocess
-from .input_checks import check_batched_inputs
+from .base import ImageModel, requested_size
 
 __all__ = ["SEM_SEG_HEADS_REGISTRY", "SemSegFPNHead", "SemanticSegmentor", "build_sem_seg_head"]
 
@@ -27,30 +28,18 @@ from feature maps.
 """
 
 
-def _c2_msra_fill(module: nn.Module) -> None:
-    """Caffe2's MSRA init (fvcore's ``c2_msra_fill``): He-normal on fan-out, zero bias."""
-    nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-    if module.bias is not None:
-        nn.init.constant_(module.bias, 0)
-
-
 def gather_sem_seg_targets(
-    batched_inputs: list[dict[str, Any]],
-    *,
-    device: torch.device,
-    size_divisibility: int,
-    ignore_value: int,
-    num_classes: int | None,
-    padding_constraints: Any,
-    owner: str,
-    required: bool,
+    batched_inputs: list[dict[str, Any]], model: ImageModel, *, owner: str, required: bool
 ) -> Tensor | None:
-    """Check every input's ``sem_seg`` and pad them into one (N, H, W) int64 batch.
+    """Check every input's ``sem_seg`` and pad them into one (N, H, W) int64 batch on ``model``'s device.
 
     Each ``sem_seg`` must be an integer (H, W) tensor the size of its image, with values in
-    ``[0, num_classes)`` or equal to ``ignore_value``; padding gets ``ignore_value``. Returns
-    None when no input has ``sem_seg`` and ``required`` is False.
+    ``[0, num_classes)`` of ``model.sem_seg_head`` or equal to its ``ignore_value``, which also
+    fills the padding (to the backbone's size divisibility, like the images). Returns None when no
+    input has ``sem_seg`` and ``required`` is False; ``owner`` names the model in errors.
     """
+    ignore_value = model.sem_seg_head.ignore_value
+    num_classes = getattr(model.sem_seg_head, "num_classes", None)
     present = ["sem_seg" in x for x in batched_inputs]
     if not any(present) and not required:
         return None
@@ -71,7 +60,7 @@ def gather_sem_seg_targets(
                 f"{owner}: input {i} 'sem_seg' has shape {tuple(sem_seg.shape)}, but must be (H, W) = {expected}, "
                 "the size of its 'image'"
             )
-        targets.append(sem_seg.to(device=device, dtype=torch.long))
+        targets.append(sem_seg.to(device=model.device, dtype=torch.long))
 
     if num_classes is not None:
         stacked = torch.cat([t.flatten() for t in targets])
@@ -82,10 +71,13 @@ def gather_sem_seg_targets(
                 f"{owner}: 'sem_seg' holds label(s) {values} outside [0, {num_classes}) that are not the "
                 f"ignore value {ignore_value} (MODEL.SEM_SEG_HEAD.NUM_CLASSES / IGNORE_VALUE)"
             )
-    return ImageList.from_tensors(targets, size_divisibility, ignore_value, padding_constraints).tensor
+    backbone = model.backbone
+    return ImageList.from_tensors(
+        targets, backbone.size_divisibility, ignore_value, backbone.padding_constraints
+    ).tensor
 
 
-class SemanticSegmentor(nn.Module):
+class SemanticSegmentor(ImageModel):
     """Backbone + semantic segmentation head; outputs ``{"sem_seg": (C, H, W) logits}`` per image."""
 
     @configurable
@@ -100,8 +92,7 @@ class SemanticSegmentor(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.sem_seg_head = sem_seg_head
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
+        self._register_pixel_stats(pixel_mean, pixel_std)
 
     @classmethod
     def from_config(cls, cfg: CfgNode) -> dict[str, Any]:
@@ -113,43 +104,23 @@ class SemanticSegmentor(nn.Module):
             "pixel_std": cfg.MODEL.PIXEL_STD,
         }
 
-    @property
-    def device(self) -> torch.device:
-        return self.pixel_mean.device
-
     def forward(self, batched_inputs: list[dict[str, Any]]) -> Any:
         """Losses (``loss_sem_seg``) in training; a list of ``{"sem_seg": Tensor}`` in inference.
 
         ``sem_seg`` outputs are logits resized to each input's ``height``/``width``.
         """
-        check_batched_inputs(batched_inputs, self.pixel_mean.shape[0], training=self.training, needs_instances=False)
+        self._check_inputs(batched_inputs, needs_instances=False, needs_event_storage=False)
         # Targets first: bad ground truth fails before any compute.
-        targets = gather_sem_seg_targets(
-            batched_inputs,
-            device=self.device,
-            size_divisibility=self.backbone.size_divisibility,
-            ignore_value=self.sem_seg_head.ignore_value,
-            num_classes=getattr(self.sem_seg_head, "num_classes", None),
-            padding_constraints=self.backbone.padding_constraints,
-            owner="SemanticSegmentor",
-            required=self.training,
-        )
-        images = [x["image"].to(self.device) for x in batched_inputs]
-        images = [(x - self.pixel_mean) / self.pixel_std for x in images]
-        images = ImageList.from_tensors(
-            images, self.backbone.size_divisibility, padding_constraints=self.backbone.padding_constraints
-        )
+        targets = gather_sem_seg_targets(batched_inputs, self, owner="SemanticSegmentor", required=self.training)
+        images = self.preprocess_image(batched_inputs)
         features = self.backbone(images.tensor)
         results, losses = self.sem_seg_head(features, targets)
         if self.training:
             return losses
-
-        processed_results = []
-        for result, input_per_image, image_size in zip(results, batched_inputs, images.image_sizes):
-            height = input_per_image.get("height", image_size[0])
-            width = input_per_image.get("width", image_size[1])
-            processed_results.append({"sem_seg": sem_seg_postprocess(result, image_size, height, width)})
-        return processed_results
+        return [
+            {"sem_seg": sem_seg_postprocess(result, image_size, *requested_size(input_per_image, image_size))}
+            for result, input_per_image, image_size in zip(results, batched_inputs, images.image_sizes)
+        ]
 
 
 def build_sem_seg_head(cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> nn.Module:
@@ -208,14 +179,14 @@ class SemSegFPNHead(nn.Module):
                     norm=get_norm(norm, conv_dims),
                     activation=F.relu,
                 )
-                _c2_msra_fill(conv)
+                c2_msra_fill(conv)
                 head_ops.append(conv)
                 if shape.stride != common_stride:
                     head_ops.append(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False))
             self.scale_heads.append(nn.Sequential(*head_ops))
             self.add_module(name, self.scale_heads[-1])
         self.predictor = Conv2d(conv_dims, num_classes, kernel_size=1, stride=1, padding=0)
-        _c2_msra_fill(self.predictor)
+        c2_msra_fill(self.predictor)
 
     @classmethod
     def from_config(cls, cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> dict[str, Any]:
