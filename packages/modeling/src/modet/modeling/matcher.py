@@ -7,6 +7,7 @@ import itertools
 import torch
 
 from modet.ops import nonzero_tuple
+from modet.structures import Boxes, pairwise_iou
 
 __all__ = ["Matcher"]
 
@@ -61,3 +62,31 @@ class Matcher:
         highest_quality_foreach_gt, _ = match_quality_matrix.max(dim=1)
         _, pred_inds_with_highest_quality = nonzero_tuple(match_quality_matrix == highest_quality_foreach_gt[:, None])
         match_labels[pred_inds_with_highest_quality] = 1
+
+
+def _match_anchors(
+    matcher: Matcher, anchors: Boxes, gt_boxes: Boxes
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Match every anchor of an image (all levels in one ``Boxes``) to its ground-truth boxes by IoU.
+
+    Returns per anchor: the index of its best gt box, the matcher's label, and that gt box (R, 4);
+    without gt boxes the boxes are zeros (unused: every anchor is then background).
+    """
+    matched_idxs, match_labels = matcher(pairwise_iou(gt_boxes, anchors))
+    match_labels = match_labels.to(device=gt_boxes.device)
+    if len(gt_boxes) == 0:
+        return matched_idxs, match_labels, torch.zeros_like(anchors.tensor)
+    return matched_idxs, match_labels, gt_boxes.tensor[matched_idxs]
+
+
+def _gt_classes_of_matches(
+    gt_classes: torch.Tensor, matched_idxs: torch.Tensor, match_labels: torch.Tensor, num_classes: int
+) -> torch.Tensor:
+    """Class targets of matched predictions: the matched gt's class, ``num_classes`` (background)
+    where the matcher said 0 or the image has no gt, and -1 (ignored) where it said -1."""
+    if gt_classes.numel() == 0:
+        return torch.zeros_like(matched_idxs) + num_classes
+    classes = gt_classes[matched_idxs]
+    classes[match_labels == 0] = num_classes
+    classes[match_labels == -1] = -1
+    return classes

@@ -14,12 +14,12 @@ from torch.nn import functional as F
 from modet.core.config import CfgNode, configurable
 from modet.core.events import get_event_storage
 from modet.ops import CycleBatchNormList, ShapeSpec, batched_nms, cat, get_norm, sigmoid_focal_loss_jit
-from modet.structures import Boxes, ImageList, Instances, pairwise_iou
+from modet.structures import Boxes, ImageList, Instances
 
 from ..anchor_generator import build_anchor_generator
 from ..backbone import build_backbone
 from ..box_regression import Box2BoxTransform, _dense_box_regression_loss
-from ..matcher import Matcher
+from ..matcher import Matcher, _gt_classes_of_matches, _match_anchors
 from .dense_detector import DenseDetector
 
 __all__ = ["RetinaNet", "RetinaNetHead"]
@@ -181,20 +181,12 @@ class RetinaNet(DenseDetector):
         gt_labels = []
         matched_gt_boxes = []
         for gt_per_image in gt_instances:
-            match_quality_matrix = pairwise_iou(gt_per_image.gt_boxes, all_anchors)
-            matched_idxs, anchor_labels = self.anchor_matcher(match_quality_matrix)
-            del match_quality_matrix
-
-            if len(gt_per_image) > 0:
-                matched_gt_boxes_i = gt_per_image.gt_boxes.tensor[matched_idxs]
-                gt_labels_i = gt_per_image.gt_classes[matched_idxs]
-                gt_labels_i[anchor_labels == 0] = self.num_classes
-                gt_labels_i[anchor_labels == -1] = -1
-            else:
-                matched_gt_boxes_i = torch.zeros_like(all_anchors.tensor)
-                gt_labels_i = torch.zeros_like(matched_idxs) + self.num_classes
-
-            gt_labels.append(gt_labels_i)
+            matched_idxs, anchor_labels, matched_gt_boxes_i = _match_anchors(
+                self.anchor_matcher, all_anchors, gt_per_image.gt_boxes
+            )
+            gt_labels.append(
+                _gt_classes_of_matches(gt_per_image.gt_classes, matched_idxs, anchor_labels, self.num_classes)
+            )
             matched_gt_boxes.append(matched_gt_boxes_i)
         return gt_labels, matched_gt_boxes
 

@@ -12,11 +12,11 @@ from modet.core.config import CfgNode, configurable
 from modet.core.events import get_event_storage
 from modet.core.registry import Registry
 from modet.ops import Conv2d, ShapeSpec, cat
-from modet.structures import Boxes, ImageList, Instances, pairwise_iou
+from modet.structures import Boxes, ImageList, Instances
 
 from ..anchor_generator import build_anchor_generator
 from ..box_regression import Box2BoxTransform, _dense_box_regression_loss
-from ..matcher import Matcher
+from ..matcher import Matcher, _match_anchors
 from ..sampling import subsample_labels
 from .proposal_utils import find_top_rpn_proposals
 
@@ -180,21 +180,12 @@ class RPN(nn.Module):
         anchors = Boxes.cat(anchors)
         gt_labels, matched_gt_boxes = [], []
         for gt in gt_instances:
-            gt_boxes_i = gt.gt_boxes
-            match_quality_matrix = pairwise_iou(gt_boxes_i, anchors)
-            matched_idxs, gt_labels_i = self.anchor_matcher(match_quality_matrix)
-            gt_labels_i = gt_labels_i.to(device=gt_boxes_i.device)
-            del match_quality_matrix
+            _, gt_labels_i, matched_gt_boxes_i = _match_anchors(self.anchor_matcher, anchors, gt.gt_boxes)
             if self.anchor_boundary_thresh >= 0:
                 # Anchors that stick out of the image by more than the threshold are ignored.
                 anchors_inside_image = anchors.inside_box(gt.image_size, self.anchor_boundary_thresh)
                 gt_labels_i[~anchors_inside_image] = -1
             gt_labels_i = self._subsample_labels(gt_labels_i)
-            if len(gt_boxes_i) == 0:
-                # Unused: every anchor is background.
-                matched_gt_boxes_i = torch.zeros_like(anchors.tensor)
-            else:
-                matched_gt_boxes_i = gt_boxes_i[matched_idxs].tensor
             gt_labels.append(gt_labels_i)
             matched_gt_boxes.append(matched_gt_boxes_i)
         return gt_labels, matched_gt_boxes
