@@ -66,7 +66,7 @@ def build_demo_config(
     opts: Sequence[str] = (),
 ) -> Any:
     """detectron2's Mask R-CNN R50-FPN config, shrunk to learn the shapes dataset in minutes on a CPU:
-    a narrow ResNet-50 with trainable BatchNorm (no pretrained weights), a thin FPN, light heads,
+    a narrow ResNet-50 with trainable BatchNorm (no pretrained weights), a 64-channel FPN, light heads,
     128-pixel images and anchors sized for them."""
     from modet.core.config import get_cfg
     from modet.modeling import model_zoo
@@ -84,13 +84,13 @@ def build_demo_config(
     resnets.STEM_OUT_CHANNELS = 16
     resnets.WIDTH_PER_GROUP = 8
     resnets.RES2_OUT_CHANNELS = 32
-    cfg.MODEL.FPN.OUT_CHANNELS = 32
+    cfg.MODEL.FPN.OUT_CHANNELS = 64
     cfg.MODEL.ANCHOR_GENERATOR.SIZES = [[16], [32], [64], [128], [256]]
     cfg.MODEL.RPN.POST_NMS_TOPK_TRAIN = 300
     cfg.MODEL.RPN.POST_NMS_TOPK_TEST = 200
     cfg.MODEL.ROI_HEADS.NUM_CLASSES = 3
     cfg.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = 64
-    cfg.MODEL.ROI_BOX_HEAD.FC_DIM = 128
+    cfg.MODEL.ROI_BOX_HEAD.FC_DIM = 256
     cfg.MODEL.ROI_MASK_HEAD.CONV_DIM = 32
     cfg.MODEL.ROI_MASK_HEAD.NUM_CONV = 2
     cfg.INPUT.MIN_SIZE_TRAIN = (112, 128, 144)
