@@ -115,6 +115,9 @@ def test_interrupted_and_resumed_training_equals_uninterrupted(tmp_path):
     # the last iteration's losses are the same too (metrics.json holds medians over different windows)
     assert second.storage.history("total_loss").latest() == full.storage.history("total_loss").latest()
 
+    early = torch.load(out / "model_0000005.pth", weights_only=True)["model"]
+    changed = [k for k in early if not torch.equal(early[k], resumed_state[k])]
+    assert len(changed) > len(early) // 2  # training really moved the weights after the resume point
     saved = torch.load(out / "model_final.pth", weights_only=True)
     assert saved["iteration"] == 15
     assert saved["trainer"]["hooks"]["LRScheduler"]["last_epoch"] == 16
