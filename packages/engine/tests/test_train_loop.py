@@ -196,3 +196,13 @@ def test_tensorboard_writer_and_its_missing_dependency(tmp_path, monkeypatch):
     writers = default_writers(tmp_path / "out2", 10)
     assert [type(w).__name__ for w in writers] == ["CommonMetricPrinter", "JSONWriter"]
     assert (tmp_path / "out2" / "metrics.json").exists()
+
+
+def test_torch_profiler_traces_the_chosen_iterations(tmp_path):
+    model = ToyRegressor()
+    trainer = SimpleTrainer(model, toy_loader(), torch.optim.SGD(model.parameters(), lr=0.01))
+    trainer.register_hooks([hooks.TorchProfiler(lambda t: t.iter in (1, 3), str(tmp_path), save_tensorboard=False)])
+    trainer.train(0, 4)
+    assert sorted(os.listdir(tmp_path)) == ["profiler-trace-iter1.json", "profiler-trace-iter3.json"]
+    trace = json.loads((tmp_path / "profiler-trace-iter1.json").read_text())
+    assert any("addmm" in event.get("name", "") for event in trace["traceEvents"])  # the Linear layer ran
