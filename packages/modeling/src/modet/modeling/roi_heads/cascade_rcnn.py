@@ -14,10 +14,10 @@ from modet.ops import ROIPooler, ShapeSpec
 from modet.structures import Boxes, ImageList, Instances, pairwise_iou
 
 from ..box_regression import Box2BoxTransform
-from ..matcher import Matcher
+from ..matcher import Matcher, _gt_classes_of_matches
 from .box_head import build_box_head
 from .fast_rcnn import FastRCNNOutputLayers, fast_rcnn_inference
-from .roi_heads import StandardROIHeads, _check_targets, _same_channels
+from .roi_heads import StandardROIHeads, _build_pooler, _same_channels
 
 __all__ = ["CascadeROIHeads"]
 
@@ -110,12 +110,7 @@ class CascadeROIHeads(StandardROIHeads):
             )
 
         in_channels = _same_channels(input_shape, in_features)
-        box_pooler = ROIPooler(
-            output_size=pooler_resolution,
-            scales=tuple(1.0 / input_shape[k].stride for k in in_features),
-            sampling_ratio=box_cfg.POOLER_SAMPLING_RATIO,
-            pooler_type=box_cfg.POOLER_TYPE,
-        )
+        box_pooler = _build_pooler(box_cfg, input_shape, in_features)
         pooled_shape = ShapeSpec(channels=in_channels, width=pooler_resolution, height=pooler_resolution)
 
         box_heads, box_predictors, proposal_matchers = [], [], []
@@ -145,10 +140,7 @@ class CascadeROIHeads(StandardROIHeads):
     ) -> tuple[list[Instances], dict[str, torch.Tensor]]:
         """See :meth:`ROIHeads.forward`."""
         del images
-        if self.training:
-            _check_targets(self.training, targets)
-            proposals = self.label_and_sample_proposals(proposals, targets)
-
+        proposals = self._sample_for_training(proposals, targets)
         if self.training:
             # The later stages match their own boxes against the targets.
             losses = self._forward_box(features, proposals, targets)
@@ -218,15 +210,15 @@ class CascadeROIHeads(StandardROIHeads):
             match_quality_matrix = pairwise_iou(targets_per_image.gt_boxes, proposals_per_image.proposal_boxes)
             # proposal_labels are 0 or 1
             matched_idxs, proposal_labels = self.proposal_matchers[stage](match_quality_matrix)
+            proposals_per_image.gt_classes = _gt_classes_of_matches(
+                targets_per_image.gt_classes, matched_idxs, proposal_labels, self.num_classes
+            )
             if len(targets_per_image) > 0:
-                gt_classes = targets_per_image.gt_classes[matched_idxs]
-                gt_classes[proposal_labels == 0] = self.num_classes  # unmatched: background
-                gt_boxes = targets_per_image.gt_boxes[matched_idxs]
+                proposals_per_image.gt_boxes = targets_per_image.gt_boxes[matched_idxs]
             else:
-                gt_classes = torch.zeros_like(matched_idxs) + self.num_classes
-                gt_boxes = Boxes(targets_per_image.gt_boxes.tensor.new_zeros((len(proposals_per_image), 4)))
-            proposals_per_image.gt_classes = gt_classes
-            proposals_per_image.gt_boxes = gt_boxes
+                proposals_per_image.gt_boxes = Boxes(
+                    targets_per_image.gt_boxes.tensor.new_zeros((len(proposals_per_image), 4))
+                )
 
             num_fg_samples.append((proposal_labels == 1).sum().item())
             num_bg_samples.append(proposal_labels.numel() - num_fg_samples[-1])

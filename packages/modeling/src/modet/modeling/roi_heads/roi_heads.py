@@ -16,7 +16,7 @@ from modet.core.registry import Registry
 from modet.ops import ROIPooler, ShapeSpec, nonzero_tuple
 from modet.structures import Boxes, ImageList, Instances, pairwise_iou
 
-from ..matcher import Matcher
+from ..matcher import Matcher, _gt_classes_of_matches
 from ..proposal_generator.proposal_utils import add_ground_truth_to_proposals
 from ..sampling import subsample_labels
 from .box_head import build_box_head
@@ -156,14 +156,7 @@ class ROIHeads(nn.Module):
         Returns the sampled proposal indices in [0, N) and their labels: a class in
         [0, num_classes), ``num_classes`` for background, or -1 for ignored.
         """
-        has_gt = gt_classes.numel() > 0
-        if has_gt:
-            gt_classes = gt_classes[matched_idxs]
-            gt_classes[matched_labels == 0] = self.num_classes  # unmatched: background
-            gt_classes[matched_labels == -1] = -1  # between thresholds: ignored
-        else:
-            gt_classes = torch.zeros_like(matched_idxs) + self.num_classes
-
+        gt_classes = _gt_classes_of_matches(gt_classes, matched_idxs, matched_labels, self.num_classes)
         sampled_fg_idxs, sampled_bg_idxs = subsample_labels(
             gt_classes, self.batch_size_per_image, self.positive_fraction, self.num_classes
         )
@@ -220,6 +213,21 @@ class ROIHeads(nn.Module):
         storage.put_scalar("roi_head/num_bg_samples", np.mean(num_bg_samples))
         return proposals_with_gt
 
+    def _sample_for_training(self, proposals: list[Instances], targets: list[Instances] | None) -> list[Instances]:
+        """In training, :meth:`label_and_sample_proposals` (``targets`` required); in inference, ``proposals``."""
+        if not self.training:
+            return proposals
+        if not targets:
+            raise ValueError("'targets' argument is required during training (the ROI heads need the ground truth)")
+        return self.label_and_sample_proposals(proposals, targets)
+
+    def _check_given_boxes(self, instances: list[Instances]) -> None:
+        """The checks of ``forward_with_given_boxes``: inference only, on predicted boxes and classes."""
+        if self.training:
+            raise RuntimeError("forward_with_given_boxes is for inference: call model.eval() first")
+        if not (instances[0].has("pred_boxes") and instances[0].has("pred_classes")):
+            raise ValueError("forward_with_given_boxes: instances need 'pred_boxes' and 'pred_classes'")
+
     def forward(
         self,
         images: ImageList,
@@ -240,11 +248,6 @@ class ROIHeads(nn.Module):
             dict of losses (training).
         """
         raise NotImplementedError
-
-
-def _check_targets(training: bool, targets: list[Instances] | None) -> None:
-    if training and not targets:
-        raise ValueError("'targets' argument is required during training (the ROI heads need the ground truth)")
 
 
 class Res5ROIHeads(ROIHeads):
@@ -285,8 +288,7 @@ class Res5ROIHeads(ROIHeads):
     def from_config(cls, cfg: Any, input_shape: dict[str, ShapeSpec]) -> dict[str, Any]:
         ret = super().from_config(cfg)
         in_features = ret["in_features"] = list(cfg.MODEL.ROI_HEADS.IN_FEATURES)
-        box_head = cfg.MODEL.ROI_BOX_HEAD
-        pooler_resolution = box_head.POOLER_RESOLUTION
+        pooler_resolution = cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION
         if cfg.MODEL.KEYPOINT_ON:
             raise ValueError("Res5ROIHeads has no keypoint head: MODEL.KEYPOINT_ON must be False")
         if len(in_features) != 1:
@@ -296,12 +298,7 @@ class Res5ROIHeads(ROIHeads):
                 f"MODEL.ROI_HEADS.IN_FEATURES names {in_features[0]!r}, the backbone outputs {sorted(input_shape)}"
             )
 
-        ret["pooler"] = ROIPooler(
-            output_size=pooler_resolution,
-            scales=(1.0 / input_shape[in_features[0]].stride,),
-            sampling_ratio=box_head.POOLER_SAMPLING_RATIO,
-            pooler_type=box_head.POOLER_TYPE,
-        )
+        ret["pooler"] = _build_pooler(cfg.MODEL.ROI_BOX_HEAD, input_shape, in_features)
 
         # Subclasses written against older detectron2 may define _build_res5_block as a plain method.
         if not inspect.ismethod(cls._build_res5_block):
@@ -357,9 +354,7 @@ class Res5ROIHeads(ROIHeads):
     ) -> tuple[list[Instances], dict[str, torch.Tensor]]:
         """See :meth:`ROIHeads.forward`."""
         del images
-        if self.training:
-            _check_targets(self.training, targets)
-            proposals = self.label_and_sample_proposals(proposals, targets)
+        proposals = self._sample_for_training(proposals, targets)
         del targets
 
         proposal_boxes = [x.proposal_boxes for x in proposals]
@@ -384,10 +379,7 @@ class Res5ROIHeads(ROIHeads):
         self, features: dict[str, torch.Tensor], instances: list[Instances]
     ) -> list[Instances]:
         """Add the non-box outputs (``pred_masks``) for the given ``pred_boxes``/``pred_classes``."""
-        if self.training:
-            raise RuntimeError("forward_with_given_boxes is for inference: call model.eval() first")
-        if not (instances[0].has("pred_boxes") and instances[0].has("pred_classes")):
-            raise ValueError("forward_with_given_boxes: instances need 'pred_boxes' and 'pred_classes'")
+        self._check_given_boxes(instances)
 
         if self.mask_on:
             feature_list = [features[f] for f in self.in_features]
@@ -483,12 +475,7 @@ class StandardROIHeads(ROIHeads):
         # One box head serves every level (FPN), so every level must have the same channels.
         in_channels = _same_channels(input_shape, in_features)
 
-        box_pooler = ROIPooler(
-            output_size=pooler_resolution,
-            scales=tuple(1.0 / input_shape[k].stride for k in in_features),
-            sampling_ratio=box_cfg.POOLER_SAMPLING_RATIO,
-            pooler_type=box_cfg.POOLER_TYPE,
-        )
+        box_pooler = _build_pooler(box_cfg, input_shape, in_features)
         # "box head" and "box predictor" are split for historical reasons.
         box_head = build_box_head(
             cfg, ShapeSpec(channels=in_channels, height=pooler_resolution, width=pooler_resolution)
@@ -522,9 +509,7 @@ class StandardROIHeads(ROIHeads):
     ) -> tuple[list[Instances], dict[str, torch.Tensor]]:
         """See :meth:`ROIHeads.forward`."""
         del images
-        if self.training:
-            _check_targets(self.training, targets)
-            proposals = self.label_and_sample_proposals(proposals, targets)
+        proposals = self._sample_for_training(proposals, targets)
         del targets
 
         if self.training:
@@ -543,10 +528,7 @@ class StandardROIHeads(ROIHeads):
     ) -> list[Instances]:
         """Add ``pred_masks`` / ``pred_keypoints`` for given ``pred_boxes`` and ``pred_classes``
         (used by test-time augmentation and for known boxes)."""
-        if self.training:
-            raise RuntimeError("forward_with_given_boxes is for inference: call model.eval() first")
-        if not (instances[0].has("pred_boxes") and instances[0].has("pred_classes")):
-            raise ValueError("forward_with_given_boxes: instances need 'pred_boxes' and 'pred_classes'")
+        self._check_given_boxes(instances)
 
         instances = self._forward_mask(features, instances)
         instances = self._forward_keypoint(features, instances)
@@ -588,14 +570,7 @@ class StandardROIHeads(ROIHeads):
 
         if self.training:
             instances, _ = select_foreground_proposals(instances, self.num_classes)
-
-        if self.mask_pooler is not None:
-            feature_list = [features[f] for f in self.mask_in_features]
-            boxes = [x.proposal_boxes if self.training else x.pred_boxes for x in instances]
-            mask_features: Any = self.mask_pooler(feature_list, boxes)
-        else:
-            mask_features = {f: features[f] for f in self.mask_in_features}
-        return self.mask_head(mask_features, instances)
+        return self._run_instance_head(features, instances, self.mask_in_features, self.mask_pooler, self.mask_head)
 
     def _forward_keypoint(
         self, features: dict[str, torch.Tensor], instances: list[Instances]
@@ -608,14 +583,34 @@ class StandardROIHeads(ROIHeads):
         if self.training:
             instances, _ = select_foreground_proposals(instances, self.num_classes)
             instances = select_proposals_with_visible_keypoints(instances)
+        return self._run_instance_head(
+            features, instances, self.keypoint_in_features, self.keypoint_pooler, self.keypoint_head
+        )
 
-        if self.keypoint_pooler is not None:
-            feature_list = [features[f] for f in self.keypoint_in_features]
-            boxes = [x.proposal_boxes if self.training else x.pred_boxes for x in instances]
-            keypoint_features: Any = self.keypoint_pooler(feature_list, boxes)
-        else:
-            keypoint_features = {f: features[f] for f in self.keypoint_in_features}
-        return self.keypoint_head(keypoint_features, instances)
+    def _run_instance_head(
+        self,
+        features: dict[str, torch.Tensor],
+        instances: list[Instances],
+        in_features: list[str],
+        pooler: ROIPooler | None,
+        head: nn.Module,
+    ) -> dict[str, torch.Tensor] | list[Instances]:
+        """Crop the boxes (proposals in training, predictions in inference) and run a mask/keypoint head;
+        without a pooler the head gets the feature maps themselves."""
+        if pooler is None:
+            return head({f: features[f] for f in in_features}, instances)
+        boxes = [x.proposal_boxes if self.training else x.pred_boxes for x in instances]
+        return head(pooler([features[f] for f in in_features], boxes), instances)
+
+
+def _build_pooler(head_cfg: Any, input_shape: dict[str, ShapeSpec], in_features: list[str]) -> ROIPooler:
+    """An ROIPooler over ``in_features`` with the POOLER_* settings of a head's config section."""
+    return ROIPooler(
+        output_size=head_cfg.POOLER_RESOLUTION,
+        scales=tuple(1.0 / input_shape[k].stride for k in in_features),
+        sampling_ratio=head_cfg.POOLER_SAMPLING_RATIO,
+        pooler_type=head_cfg.POOLER_TYPE,
+    )
 
 
 def _same_channels(input_shape: dict[str, ShapeSpec], in_features: list[str]) -> int:
@@ -637,17 +632,11 @@ def _init_pooled_head(
     """
     in_features = list(cfg.MODEL.ROI_HEADS.IN_FEATURES)
     pooler_resolution = head_cfg.POOLER_RESOLUTION
-    pooler_type = head_cfg.POOLER_TYPE
     in_channels = input_shape[in_features[0]].channels
 
     ret: dict[str, Any] = {f"{prefix}_in_features": in_features}
-    if pooler_type:
-        ret[f"{prefix}_pooler"] = ROIPooler(
-            output_size=pooler_resolution,
-            scales=tuple(1.0 / input_shape[k].stride for k in in_features),
-            sampling_ratio=head_cfg.POOLER_SAMPLING_RATIO,
-            pooler_type=pooler_type,
-        )
+    if head_cfg.POOLER_TYPE:
+        ret[f"{prefix}_pooler"] = _build_pooler(head_cfg, input_shape, in_features)
         shape: Any = ShapeSpec(channels=in_channels, width=pooler_resolution, height=pooler_resolution)
     else:
         ret[f"{prefix}_pooler"] = None
