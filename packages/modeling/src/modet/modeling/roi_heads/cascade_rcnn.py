@@ -17,7 +17,7 @@ from ..box_regression import Box2BoxTransform
 from ..matcher import Matcher, _gt_classes_of_matches
 from .box_head import build_box_head
 from .fast_rcnn import FastRCNNOutputLayers, fast_rcnn_inference
-from .roi_heads import StandardROIHeads, _build_pooler, _same_channels
+from .roi_heads import StandardROIHeads, _init_box_pooler
 
 __all__ = ["CascadeROIHeads"]
 
@@ -89,9 +89,7 @@ class CascadeROIHeads(StandardROIHeads):
 
     @classmethod
     def _init_box_head(cls, cfg: Any, input_shape: dict[str, ShapeSpec]) -> dict[str, Any]:
-        in_features = list(cfg.MODEL.ROI_HEADS.IN_FEATURES)
         box_cfg = cfg.MODEL.ROI_BOX_HEAD
-        pooler_resolution = box_cfg.POOLER_RESOLUTION
         cascade_bbox_reg_weights = cfg.MODEL.ROI_BOX_CASCADE_HEAD.BBOX_REG_WEIGHTS
         cascade_ious = cfg.MODEL.ROI_BOX_CASCADE_HEAD.IOUS
         if len(cascade_bbox_reg_weights) != len(cascade_ious):
@@ -109,10 +107,7 @@ class CascadeROIHeads(StandardROIHeads):
                 f"MODEL.ROI_HEADS.IOU_THRESHOLDS[0] ({cfg.MODEL.ROI_HEADS.IOU_THRESHOLDS[0]})"
             )
 
-        in_channels = _same_channels(input_shape, in_features)
-        box_pooler = _build_pooler(box_cfg, input_shape, in_features)
-        pooled_shape = ShapeSpec(channels=in_channels, width=pooler_resolution, height=pooler_resolution)
-
+        in_features, box_pooler, pooled_shape = _init_box_pooler(cfg, input_shape)
         box_heads, box_predictors, proposal_matchers = [], [], []
         for match_iou, bbox_reg_weights in zip(cascade_ious, cascade_bbox_reg_weights):
             box_head = build_box_head(cfg, pooled_shape)

@@ -468,18 +468,9 @@ class StandardROIHeads(ROIHeads):
 
     @classmethod
     def _init_box_head(cls, cfg: Any, input_shape: dict[str, ShapeSpec]) -> dict[str, Any]:
-        in_features = list(cfg.MODEL.ROI_HEADS.IN_FEATURES)
-        box_cfg = cfg.MODEL.ROI_BOX_HEAD
-        pooler_resolution = box_cfg.POOLER_RESOLUTION
-
-        # One box head serves every level (FPN), so every level must have the same channels.
-        in_channels = _same_channels(input_shape, in_features)
-
-        box_pooler = _build_pooler(box_cfg, input_shape, in_features)
+        in_features, box_pooler, pooled_shape = _init_box_pooler(cfg, input_shape)
         # "box head" and "box predictor" are split for historical reasons.
-        box_head = build_box_head(
-            cfg, ShapeSpec(channels=in_channels, height=pooler_resolution, width=pooler_resolution)
-        )
+        box_head = build_box_head(cfg, pooled_shape)
         box_predictor = FastRCNNOutputLayers(cfg, box_head.output_shape)
         return {
             "box_in_features": in_features,
@@ -613,14 +604,19 @@ def _build_pooler(head_cfg: Any, input_shape: dict[str, ShapeSpec], in_features:
     )
 
 
-def _same_channels(input_shape: dict[str, ShapeSpec], in_features: list[str]) -> int:
+def _init_box_pooler(cfg: Any, input_shape: dict[str, ShapeSpec]) -> tuple[list[str], ROIPooler, ShapeSpec]:
+    """The box branch's input features, its pooler, and the shape of the pooled region features."""
+    in_features = list(cfg.MODEL.ROI_HEADS.IN_FEATURES)
+    # One box head serves every level (FPN), so every level must have the same channels.
     channels = [input_shape[f].channels for f in in_features]
     if len(set(channels)) != 1:
         raise ValueError(
             f"MODEL.ROI_HEADS.IN_FEATURES {in_features} have different channel counts {channels}; "
             "one shared ROI head needs them equal"
         )
-    return channels[0]
+    resolution = cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION
+    pooler = _build_pooler(cfg.MODEL.ROI_BOX_HEAD, input_shape, in_features)
+    return in_features, pooler, ShapeSpec(channels=channels[0], height=resolution, width=resolution)
 
 
 def _init_pooled_head(
