@@ -8,6 +8,21 @@ from __future__ import annotations
 from modet.core.config import CfgNode, section
 
 
+def _add_box_regression(node: CfgNode, weights: tuple[float, float, float, float]) -> None:
+    """The box-regression loss keys RPN and the ROI box head share."""
+    node.BBOX_REG_LOSS_TYPE = "smooth_l1"
+    node.BBOX_REG_LOSS_WEIGHT = 1.0
+    node.BBOX_REG_WEIGHTS = weights
+    node.SMOOTH_L1_BETA = 0.0
+
+
+def _add_pooler(node: CfgNode) -> None:
+    """The ROI pooler keys of the box, mask and keypoint heads."""
+    node.POOLER_RESOLUTION = 14
+    node.POOLER_SAMPLING_RATIO = 0
+    node.POOLER_TYPE = "ROIAlignV2"
+
+
 def _add_model_basics(cfg: CfgNode) -> None:
     model = section(cfg, "MODEL")
     model.LOAD_PROPOSALS = False
@@ -52,10 +67,7 @@ def _add_rpn(cfg: CfgNode) -> None:
     rpn.IOU_LABELS = [0, -1, 1]
     rpn.BATCH_SIZE_PER_IMAGE = 256
     rpn.POSITIVE_FRACTION = 0.5
-    rpn.BBOX_REG_LOSS_TYPE = "smooth_l1"
-    rpn.BBOX_REG_LOSS_WEIGHT = 1.0
-    rpn.BBOX_REG_WEIGHTS = (1.0, 1.0, 1.0, 1.0)
-    rpn.SMOOTH_L1_BETA = 0.0
+    _add_box_regression(rpn, (1.0, 1.0, 1.0, 1.0))
     rpn.LOSS_WEIGHT = 1.0
     # With FPN the pre-NMS top-k is per level; post-NMS top-k is per image.
     rpn.PRE_NMS_TOPK_TRAIN = 12000
@@ -81,13 +93,8 @@ def _add_roi_heads(cfg: CfgNode) -> None:
 
     box = section(cfg, "MODEL.ROI_BOX_HEAD")
     box.NAME = ""
-    box.BBOX_REG_LOSS_TYPE = "smooth_l1"
-    box.BBOX_REG_LOSS_WEIGHT = 1.0
-    box.BBOX_REG_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
-    box.SMOOTH_L1_BETA = 0.0
-    box.POOLER_RESOLUTION = 14
-    box.POOLER_SAMPLING_RATIO = 0
-    box.POOLER_TYPE = "ROIAlignV2"
+    _add_box_regression(box, (10.0, 10.0, 5.0, 5.0))
+    _add_pooler(box)
     box.NUM_FC = 0
     box.FC_DIM = 1024
     box.NUM_CONV = 0
@@ -110,24 +117,20 @@ def _add_roi_heads(cfg: CfgNode) -> None:
 
     mask = section(cfg, "MODEL.ROI_MASK_HEAD")
     mask.NAME = "MaskRCNNConvUpsampleHead"
-    mask.POOLER_RESOLUTION = 14
-    mask.POOLER_SAMPLING_RATIO = 0
+    _add_pooler(mask)
     mask.NUM_CONV = 0
     mask.CONV_DIM = 256
     mask.NORM = ""
     mask.CLS_AGNOSTIC_MASK = False
-    mask.POOLER_TYPE = "ROIAlignV2"
 
     keypoint = section(cfg, "MODEL.ROI_KEYPOINT_HEAD")
     keypoint.NAME = "KRCNNConvDeconvUpsampleHead"
-    keypoint.POOLER_RESOLUTION = 14
-    keypoint.POOLER_SAMPLING_RATIO = 0
+    _add_pooler(keypoint)
     keypoint.CONV_DIMS = tuple(512 for _ in range(8))
     keypoint.NUM_KEYPOINTS = 17
     keypoint.MIN_KEYPOINTS_PER_IMAGE = 1
     keypoint.NORMALIZE_LOSS_BY_VISIBLE_KEYPOINTS = True
     keypoint.LOSS_WEIGHT = 1.0
-    keypoint.POOLER_TYPE = "ROIAlignV2"
 
 
 def _add_dense_and_segmentation(cfg: CfgNode) -> None:

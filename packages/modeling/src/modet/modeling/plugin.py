@@ -10,45 +10,46 @@ from modet.core import hookimpl
 from modet.core.config import CfgNode
 from modet.core.registry import ComponentRegistry
 
-_PKG = "modet.modeling"
-
+# kind -> {registered name: module under modet.modeling}; the module's attribute has the registered name.
 BUILTIN_COMPONENTS: dict[str, dict[str, str]] = {
     "meta_arch": {
-        "GeneralizedRCNN": f"{_PKG}.meta_arch.rcnn:GeneralizedRCNN",
-        "ProposalNetwork": f"{_PKG}.meta_arch.rcnn:ProposalNetwork",
-        "RetinaNet": f"{_PKG}.meta_arch.retinanet:RetinaNet",
-        "SemanticSegmentor": f"{_PKG}.meta_arch.semantic_seg:SemanticSegmentor",
-        "PanopticFPN": f"{_PKG}.meta_arch.panoptic_fpn:PanopticFPN",
+        "GeneralizedRCNN": "meta_arch.rcnn",
+        "ProposalNetwork": "meta_arch.rcnn",
+        "RetinaNet": "meta_arch.retinanet",
+        "SemanticSegmentor": "meta_arch.semantic_seg",
+        "PanopticFPN": "meta_arch.panoptic_fpn",
     },
     "backbone": {
-        "build_resnet_backbone": f"{_PKG}.backbone.resnet:build_resnet_backbone",
-        "build_resnet_fpn_backbone": f"{_PKG}.backbone.fpn:build_resnet_fpn_backbone",
-        "build_retinanet_resnet_fpn_backbone": f"{_PKG}.backbone.fpn:build_retinanet_resnet_fpn_backbone",
+        "build_resnet_backbone": "backbone.resnet",
+        "build_resnet_fpn_backbone": "backbone.fpn",
+        "build_retinanet_resnet_fpn_backbone": "backbone.fpn",
     },
-    "proposal_generator": {"RPN": f"{_PKG}.proposal_generator.rpn:RPN"},
-    "rpn_head": {"StandardRPNHead": f"{_PKG}.proposal_generator.rpn:StandardRPNHead"},
-    "anchor_generator": {"DefaultAnchorGenerator": f"{_PKG}.anchor_generator:DefaultAnchorGenerator"},
+    "proposal_generator": {"RPN": "proposal_generator.rpn"},
+    "rpn_head": {"StandardRPNHead": "proposal_generator.rpn"},
+    "anchor_generator": {"DefaultAnchorGenerator": "anchor_generator"},
     "roi_heads": {
-        "Res5ROIHeads": f"{_PKG}.roi_heads.roi_heads:Res5ROIHeads",
-        "StandardROIHeads": f"{_PKG}.roi_heads.roi_heads:StandardROIHeads",
-        "CascadeROIHeads": f"{_PKG}.roi_heads.cascade_rcnn:CascadeROIHeads",
+        "Res5ROIHeads": "roi_heads.roi_heads",
+        "StandardROIHeads": "roi_heads.roi_heads",
+        "CascadeROIHeads": "roi_heads.cascade_rcnn",
     },
-    "roi_box_head": {"FastRCNNConvFCHead": f"{_PKG}.roi_heads.box_head:FastRCNNConvFCHead"},
-    "roi_mask_head": {"MaskRCNNConvUpsampleHead": f"{_PKG}.roi_heads.mask_head:MaskRCNNConvUpsampleHead"},
-    "roi_keypoint_head": {"KRCNNConvDeconvUpsampleHead": f"{_PKG}.roi_heads.keypoint_head:KRCNNConvDeconvUpsampleHead"},
-    "sem_seg_head": {"SemSegFPNHead": f"{_PKG}.meta_arch.semantic_seg:SemSegFPNHead"},
+    "roi_box_head": {"FastRCNNConvFCHead": "roi_heads.box_head"},
+    "roi_mask_head": {"MaskRCNNConvUpsampleHead": "roi_heads.mask_head"},
+    "roi_keypoint_head": {"KRCNNConvDeconvUpsampleHead": "roi_heads.keypoint_head"},
+    "sem_seg_head": {"SemSegFPNHead": "meta_arch.semantic_seg"},
 }
 
 
 @hookimpl
 def modet_register_components(registry: ComponentRegistry) -> None:
+    """Register the built-in components lazily (``"module:attr"``), imported when a config names one."""
     for kind, components in BUILTIN_COMPONENTS.items():
-        for name, target in components.items():
-            registry.register_lazy(kind, name, target)
+        for name, module in components.items():
+            registry.register_lazy(kind, name, f"modet.modeling.{module}:{name}")
 
 
 @hookimpl
 def modet_add_config(cfg: CfgNode) -> None:
+    """Add the MODEL.*, INPUT.* and TEST.* keys with detectron2's defaults."""
     from .config import add_modeling_config
 
     add_modeling_config(cfg)
