@@ -104,6 +104,7 @@ class DefaultAnchorGenerator(nn.Module):
 
     @property
     def num_cell_anchors(self) -> list[int]:
+        """Older name of :attr:`num_anchors`, kept as in detectron2."""
         return self.num_anchors
 
     @property

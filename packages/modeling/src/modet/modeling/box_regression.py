@@ -82,6 +82,7 @@ class Box2BoxTransformRotated:
         self.scale_clamp = scale_clamp
 
     def get_deltas(self, src_boxes: torch.Tensor, target_boxes: torch.Tensor) -> torch.Tensor:
+        """Deltas (N, 5) that turn rotated ``src_boxes`` into ``target_boxes``."""
         src_ctr_x, src_ctr_y, src_widths, src_heights, src_angles = torch.unbind(src_boxes, dim=1)
         target_ctr_x, target_ctr_y, target_widths, target_heights, target_angles = torch.unbind(target_boxes, dim=1)
         wx, wy, ww, wh = self.weights
@@ -96,6 +97,7 @@ class Box2BoxTransformRotated:
         return torch.stack((dx, dy, dw, dh, da), dim=1)
 
     def apply_deltas(self, deltas: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """Decode (N, k*5) ``deltas`` against rotated ``boxes`` (N, 5); angles wrap to [-180, 180)."""
         if deltas.shape[1] % 5 != 0 or boxes.shape[1] != 5:
             raise ValueError(f"rotated deltas must be (N, k*5) and boxes (N, 5), got {deltas.shape}, {boxes.shape}")
         boxes = boxes.to(deltas.dtype).unsqueeze(2)
@@ -124,6 +126,7 @@ class Box2BoxTransformLinear:
         self.normalize_by_size = normalize_by_size
 
     def get_deltas(self, src_boxes: torch.Tensor, target_boxes: torch.Tensor) -> torch.Tensor:
+        """Distances (N, 4) from each source box's centre to the target box's sides."""
         src_ctr_x = 0.5 * (src_boxes[:, 0] + src_boxes[:, 2])
         src_ctr_y = 0.5 * (src_boxes[:, 1] + src_boxes[:, 3])
         deltas = torch.stack(
@@ -142,6 +145,7 @@ class Box2BoxTransformLinear:
         return deltas
 
     def apply_deltas(self, deltas: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """XYXY boxes (N, k*4) at ``deltas`` distances from the centres of ``boxes`` (N, 4)."""
         # Distances are non-negative by construction; ReLU keeps decoded boxes valid.
         deltas = F.relu(deltas)
         boxes = boxes.to(deltas.dtype)

@@ -46,6 +46,7 @@ class ImageModel(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """The device the model's buffers (and so its inputs) are on."""
         return self.pixel_mean.device
 
     def _move_to_current_device(self, x: torch.Tensor) -> torch.Tensor:

@@ -218,12 +218,14 @@ class SemSegFPNHead(nn.Module):
         return x, {}
 
     def layers(self, features: dict[str, Tensor]) -> Tensor:
+        """Logits (N, num_classes, H / common_stride, W / common_stride): the levels' sum, classified."""
         x = self.scale_heads[0](features[self.in_features[0]])
         for head, name in zip(self.scale_heads[1:], self.in_features[1:]):
             x = x + head(features[name])
         return self.predictor(x)
 
     def losses(self, predictions: Tensor, targets: Tensor) -> dict[str, Tensor]:
+        """``loss_sem_seg``: cross entropy at input resolution, ignoring ``ignore_value`` pixels."""
         predictions = predictions.float()  # cross-entropy in half precision is unstable
         predictions = F.interpolate(predictions, scale_factor=self.common_stride, mode="bilinear", align_corners=False)
         loss = F.cross_entropy(predictions, targets, reduction="mean", ignore_index=self.ignore_value)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
 from torch import nn
 
 from modet.core.config import configurable
@@ -85,11 +84,6 @@ class FastRCNNConvFCHead(nn.Sequential):
             "fc_dims": [head.FC_DIM] * head.NUM_FC,
             "conv_norm": head.NORM,
         }
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self:
-            x = layer(x)
-        return x
 
     @property
     def output_shape(self) -> ShapeSpec:

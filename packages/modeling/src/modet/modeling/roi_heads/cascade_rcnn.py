@@ -35,9 +35,6 @@ class _ScaleGradient(Function):
         return grad_output * ctx.scale, None
 
 
-_CascadeScaleGradient = _ScaleGradient
-
-
 class CascadeROIHeads(StandardROIHeads):
     """Cascade R-CNN (Cai & Vasconcelos): one box head, predictor and matcher per stage."""
 
