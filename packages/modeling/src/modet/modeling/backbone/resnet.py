@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -311,7 +311,7 @@ class ResNet(Backbone):
             self.add_module(name, stage)
             stage_names.append(name)
             self.stages.append(stage)
-            current_stride = int(current_stride * np.prod([block.stride for block in blocks]))
+            current_stride *= math.prod(block.stride for block in blocks)
             self._out_feature_strides[name] = current_stride
             self._out_feature_channels[name] = blocks[-1].out_channels
         self.stage_names = tuple(stage_names)

@@ -17,7 +17,7 @@ from ..box_regression import Box2BoxTransform
 from ..matcher import Matcher, _gt_classes_of_matches
 from .box_head import build_box_head
 from .fast_rcnn import FastRCNNOutputLayers, fast_rcnn_inference
-from .roi_heads import StandardROIHeads, _init_box_pooler
+from .roi_heads import StandardROIHeads, _init_box_pooler, _mean
 
 __all__ = ["CascadeROIHeads"]
 
@@ -216,8 +216,8 @@ class CascadeROIHeads(StandardROIHeads):
             num_bg_samples.append(proposal_labels.numel() - num_fg_samples[-1])
 
         storage = get_event_storage()
-        storage.put_scalar(f"stage{stage}/roi_head/num_fg_samples", sum(num_fg_samples) / len(num_fg_samples))
-        storage.put_scalar(f"stage{stage}/roi_head/num_bg_samples", sum(num_bg_samples) / len(num_bg_samples))
+        storage.put_scalar(f"stage{stage}/roi_head/num_fg_samples", _mean(num_fg_samples))
+        storage.put_scalar(f"stage{stage}/roi_head/num_bg_samples", _mean(num_bg_samples))
         return proposals
 
     def _run_stage(

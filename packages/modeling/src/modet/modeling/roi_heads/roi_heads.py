@@ -6,7 +6,6 @@ import inspect
 import logging
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -47,6 +46,11 @@ def build_roi_heads(cfg: Any, input_shape: dict[str, ShapeSpec]) -> nn.Module:
     """Build the ROI heads named by ``cfg.MODEL.ROI_HEADS.NAME``."""
     name = cfg.MODEL.ROI_HEADS.NAME
     return ROI_HEADS_REGISTRY.get(name)(cfg, input_shape)
+
+
+def _mean(counts: list[int]) -> float:
+    """Mean of per-image counts for the EventStorage; NaN without images."""
+    return sum(counts) / len(counts) if counts else float("nan")
 
 
 def select_foreground_proposals(
@@ -100,7 +104,7 @@ def select_proposals_with_visible_keypoints(proposals: list[Instances]) -> list[
         ret.append(proposals_per_image[selection_idxs])
 
     storage = get_event_storage()
-    storage.put_scalar("keypoint_head/num_fg_samples", np.mean(all_num_fg) if all_num_fg else 0.0)
+    storage.put_scalar("keypoint_head/num_fg_samples", _mean(all_num_fg) if all_num_fg else 0.0)
     return ret
 
 
@@ -209,8 +213,8 @@ class ROIHeads(nn.Module):
             proposals_with_gt.append(proposals_per_image)
 
         storage = get_event_storage()
-        storage.put_scalar("roi_head/num_fg_samples", np.mean(num_fg_samples))
-        storage.put_scalar("roi_head/num_bg_samples", np.mean(num_bg_samples))
+        storage.put_scalar("roi_head/num_fg_samples", _mean(num_fg_samples))
+        storage.put_scalar("roi_head/num_bg_samples", _mean(num_bg_samples))
         return proposals_with_gt
 
     def _sample_for_training(self, proposals: list[Instances], targets: list[Instances] | None) -> list[Instances]:
