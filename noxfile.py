@@ -83,7 +83,10 @@ def _install(session: nox.Session, *folders: str) -> None:
 def tests(session: nox.Session, package: str) -> None:
     """Run one package's (or plugin's) tests with only its declared dependencies installed."""
     dist = SESSION_IDS[package]
-    _install(session, *_local_requirements(dist))
+    folders = _local_requirements(dist)
+    if _requirements(dist, with_test_extra=True) != _requirements(dist):
+        folders[folders.index(str(PROJECTS[dist]))] += "[test]"  # the package's own test extra
+    _install(session, *folders)
     session.chdir(PROJECTS[dist])
     session.run("pytest", "tests", "-q", *session.posargs, env={"OMP_NUM_THREADS": str(os.cpu_count() or 1)})
 

@@ -1,14 +1,11 @@
 import json
 import math
 
-import pytest
 from conftest import tiny_mask_rcnn_cfg
 
+from modet import evaluation
 from modet.engine import DefaultTrainer
 from modet.engine.defaults import seed_all_rng
-
-data = pytest.importorskip("modet.data", reason="DefaultTrainer's loaders come with modet-engine[train]")
-evaluation = pytest.importorskip("modet.evaluation", reason="evaluation comes with modet-engine[train]")
 
 
 class ShapesTrainer(DefaultTrainer):
