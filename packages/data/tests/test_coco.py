@@ -1,3 +1,4 @@
+import json
 import logging
 import os
 
@@ -113,3 +114,54 @@ def test_duplicate_annotation_ids(small_coco, write_coco):
     coco["annotations"][1]["id"] = 1
     with pytest.raises(COCOFormatError, match="not unique"):
         load_coco_json(write_coco(coco), root)
+
+
+def test_convert_to_coco_round_trips(small_coco, fresh_catalogs, tmp_path):
+    from modet.data.datasets import convert_to_coco_json
+
+    json_file, root, _ = small_coco
+    records = load_coco_json(json_file, root, "to_convert")
+    DatasetCatalog.register("to_convert", lambda: records)
+    out = convert_to_coco_json("to_convert", tmp_path / "converted.json")
+    again = load_coco_json(out, "", "converted_back")
+    assert [r["file_name"] for r in again] == [r["file_name"] for r in records]
+    for a, b in zip(again, records):
+        assert len(a["annotations"]) == len(b["annotations"])
+        for x, y in zip(a["annotations"], b["annotations"]):
+            assert x["category_id"] == y["category_id"] and x["iscrowd"] == y["iscrowd"]
+            np.testing.assert_allclose(x["bbox"], y["bbox"])
+            np.testing.assert_allclose(x["keypoints"], y["keypoints"])
+            if isinstance(y["segmentation"], dict):
+                np.testing.assert_array_equal(mask_util.decode(x["segmentation"]), mask_util.decode(y["segmentation"]))
+            else:
+                assert x["segmentation"] == y["segmentation"]
+    with open(out) as f:
+        converted = json.load(f)
+    assert [c["id"] for c in converted["categories"]] == [3, 7]
+    assert converted["annotations"][0]["area"] == pytest.approx(200.0)  # the 20x10 polygon
+
+
+def test_coco_evaluator_converts_a_dataset_without_json(small_coco, fresh_catalogs, tmp_path):
+    evaluation = pytest.importorskip("modet.evaluation")
+    import torch
+
+    from modet.structures import Boxes, Instances
+
+    json_file, root, _ = small_coco
+    records = load_coco_json(json_file, root, "no_json")
+    DatasetCatalog.register("no_json", lambda: records)
+    evaluator = evaluation.COCOEvaluator("no_json", tasks=("bbox",), distributed=False, output_dir=str(tmp_path))
+    assert MetadataCatalog.get("no_json").json_file == str(tmp_path / "no_json_coco_format.json")
+    evaluator.reset()
+    for record in records:
+        boxes = [
+            BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS)
+            for a in record["annotations"]
+            if not a["iscrowd"]
+        ]
+        inst = Instances((record["height"], record["width"]))
+        inst.pred_boxes = Boxes(torch.tensor(boxes, dtype=torch.float32))
+        inst.scores = torch.ones(len(boxes))
+        inst.pred_classes = torch.tensor([a["category_id"] for a in record["annotations"] if not a["iscrowd"]])
+        evaluator.process([{"image_id": record["image_id"]}], [{"instances": inst}])
+    assert evaluator.evaluate()["bbox"]["AP"] == pytest.approx(100.0)

@@ -102,7 +102,7 @@ class COCOEvaluator(DatasetEvaluator):
         allow_cached_coco: bool = True,
         metadata: Any = None,
     ):
-        del use_fast_impl, allow_cached_coco  # detectron2 options for its C++ COCOeval / json cache
+        del use_fast_impl  # detectron2's switch to its C++ COCOeval; pycocotools is used here
         self._logger = logger
         self._distributed = distributed
         self._output_dir = output_dir
@@ -116,10 +116,12 @@ class COCOEvaluator(DatasetEvaluator):
         self._dataset_name = dataset_name or getattr(self._metadata, "name", "dataset")
         json_file = getattr(self._metadata, "json_file", None)
         if not json_file:
-            raise ValueError(
-                f"COCOEvaluator: the metadata of '{self._dataset_name}' has no json_file; register the dataset "
-                "with register_coco_instances or pass metadata={'json_file': ...}"
-            )
+            if dataset_name is None or metadata is not None:
+                raise ValueError(
+                    f"COCOEvaluator: the metadata of '{self._dataset_name}' has no json_file; register the dataset "
+                    "with register_coco_instances or pass metadata={'json_file': ...}"
+                )
+            json_file = self._convert_dataset_to_coco(dataset_name, output_dir, allow_cached_coco)
         if not os.path.exists(json_file):
             raise FileNotFoundError(f"COCOEvaluator: ground-truth json not found: {json_file}")
         with contextlib.redirect_stdout(io.StringIO()):
@@ -127,6 +129,20 @@ class COCOEvaluator(DatasetEvaluator):
         self._do_evaluation = "annotations" in self._coco_api.dataset
         self._kpt_oks_sigmas = np.asarray(kpt_oks_sigmas, dtype=np.float64) if len(kpt_oks_sigmas) else None
         self._predictions: list[dict[str, Any]] = []
+
+    def _convert_dataset_to_coco(self, dataset_name: str, output_dir: str | None, allow_cached: bool) -> str:
+        """Write the registered dataset's ground truth as COCO json (detectron2 does the same)."""
+        import tempfile
+
+        from ._metadata import _require_modet_data
+
+        convert_to_coco_json = _require_modet_data("COCOEvaluator").datasets.convert_to_coco_json
+        folder = output_dir or tempfile.mkdtemp(prefix="modet_coco_gt_")
+        cache_path = os.path.join(folder, f"{dataset_name}_coco_format.json")
+        self._logger.info("'%s' has no COCO json: converting it to %s", dataset_name, cache_path)
+        convert_to_coco_json(dataset_name, cache_path, allow_cached=allow_cached)
+        self._metadata.json_file = cache_path
+        return cache_path
 
     def reset(self) -> None:
         self._predictions = []

@@ -17,7 +17,7 @@ from modet.structures import BoxMode
 
 from ..catalog import DatasetCatalog, MetadataCatalog
 
-__all__ = ["load_coco_json", "load_sem_seg", "register_coco_instances"]
+__all__ = ["convert_to_coco_dict", "convert_to_coco_json", "load_coco_json", "load_sem_seg", "register_coco_instances"]
 
 logger = logging.getLogger(__name__)
 
@@ -236,3 +236,80 @@ def load_sem_seg(
         logger.warning("Directory %s and %s have %d images without a label map.", image_root, gt_root, missing)
     logger.info("Loaded %d images with semantic segmentation from %s", len(dataset_dicts), image_root)
     return dataset_dicts
+
+
+def convert_to_coco_dict(dataset_name: str) -> dict[str, Any]:
+    """The registered dataset ``dataset_name`` as a COCO instances dict (what ``COCOEvaluator``
+    needs as ground truth when a dataset was not loaded from a COCO json).
+
+    Category ids go back through ``thing_dataset_id_to_contiguous_id`` when the metadata has it;
+    keypoints go back to COCO's pixel-index convention (-0.5).
+    """
+    dataset_dicts = DatasetCatalog.get(dataset_name)
+    metadata = MetadataCatalog.get(dataset_name)
+    id_map = metadata.get("thing_dataset_id_to_contiguous_id")
+    reverse_id = {v: k for k, v in id_map.items()} if id_map else {i: i for i in range(len(metadata.thing_classes))}
+    categories = [{"id": reverse_id[i], "name": name} for i, name in enumerate(metadata.thing_classes)]
+
+    images, annotations = [], []
+    for index, record in enumerate(dataset_dicts):
+        image_id = record.get("image_id", index)
+        images.append(
+            {
+                "id": image_id,
+                "width": int(record["width"]),
+                "height": int(record["height"]),
+                "file_name": record["file_name"],
+            }
+        )
+        for ann in record.get("annotations", []):
+            bbox = np.asarray(BoxMode.convert(list(ann["bbox"]), ann["bbox_mode"], BoxMode.XYWH_ABS), dtype=float)
+            coco_ann: dict[str, Any] = {
+                "id": len(annotations) + 1,
+                "image_id": image_id,
+                "bbox": [round(float(v), 3) for v in bbox],
+                "iscrowd": int(ann.get("iscrowd", 0)),
+                "category_id": int(reverse_id[ann["category_id"]]),
+            }
+            segm = ann.get("segmentation")
+            if isinstance(segm, list):
+                rles = mask_util.frPyObjects([list(map(float, p)) for p in segm], record["height"], record["width"])
+                area = float(mask_util.area(mask_util.merge(rles)))
+                coco_ann["segmentation"] = [list(map(float, p)) for p in segm]
+            elif isinstance(segm, dict):
+                area = float(mask_util.area(segm))
+                counts = segm["counts"]
+                coco_ann["segmentation"] = {
+                    "size": list(segm["size"]),
+                    "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
+                }
+            else:
+                area = float(bbox[2] * bbox[3])
+            coco_ann["area"] = area
+            if "keypoints" in ann:
+                keypoints = np.asarray(ann["keypoints"], dtype=float).reshape(-1, 3)
+                keypoints[:, :2] -= 0.5
+                coco_ann["keypoints"] = [float(v) for v in keypoints.reshape(-1)]
+                coco_ann["num_keypoints"] = int((keypoints[:, 2] > 0).sum())
+            annotations.append(coco_ann)
+    return {
+        "info": {"description": f"modet: {dataset_name} converted to COCO format"},
+        "images": images,
+        "annotations": annotations,
+        "categories": categories,
+    }
+
+
+def convert_to_coco_json(dataset_name: str, output_file: str | os.PathLike[str], allow_cached: bool = True) -> str:
+    """Write ``convert_to_coco_dict(dataset_name)`` to ``output_file`` (kept if it exists and
+    ``allow_cached``); returns the path."""
+    output_file = os.fspath(output_file)
+    if allow_cached and os.path.exists(output_file):
+        logger.info("Using the cached COCO-format annotations of %s in %s", dataset_name, output_file)
+        return output_file
+    os.makedirs(os.path.dirname(output_file) or ".", exist_ok=True)
+    tmp = output_file + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(convert_to_coco_dict(dataset_name), f)
+    os.replace(tmp, output_file)
+    return output_file
