@@ -125,7 +125,7 @@ def test_two_plugins_claiming_one_name_is_an_error_naming_both():
 
 
 def test_in_process_plugin_reaches_the_global_registry():
-    plugins.get_plugin_manager().register(ToyPlugin(), name="toy")
+    plugins.get_plugin_manager().register(ToyPlugin(), name="in-process-toy")
     assert get_registry().get("backbone", "toy_backbone") is build_toy
 
 
