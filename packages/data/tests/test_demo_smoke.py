@@ -17,6 +17,9 @@ def test_demo_writes_metrics_checkpoint_table_and_pngs(tmp_path):
     from modet.data import DatasetCatalog, MetadataCatalog
     from modet.engine.cli import main
 
+    import torch
+
+    threads = torch.get_num_threads()
     out = tmp_path / "out"
     status = main(
         [
@@ -37,6 +40,7 @@ def test_demo_writes_metrics_checkpoint_table_and_pngs(tmp_path):
         assert [p.name for p in (out / "predictions").iterdir()] == ["00001.png"]
         assert (out / "shapes" / "annotations" / "instances_val.json").is_file()
     finally:
+        torch.set_num_threads(threads)  # the demo sets one thread for its process
         for name in ("shapes_train", "shapes_val", "shapes_train_sem_seg", "shapes_val_sem_seg"):
             DatasetCatalog.pop(name, None)
             MetadataCatalog.pop(name, None)
