@@ -14,10 +14,10 @@ pytest.importorskip("modet.modeling")
 
 
 def test_demo_writes_metrics_checkpoint_table_and_pngs(tmp_path):
+    import torch
+
     from modet.data import DatasetCatalog, MetadataCatalog
     from modet.engine.cli import main
-
-    import torch
 
     threads = torch.get_num_threads()
     out = tmp_path / "out"
