@@ -83,6 +83,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         main="modet.engine._cli_commands:train_main",
         add_arguments="modet.engine._cli_commands:train_arguments",
     ),
+    "demo": Subcommand(
+        help="the main job: generate the shapes dataset, train Mask R-CNN on the CPU, evaluate AP, draw predictions",
+        main="modet.engine.demo:demo_command",
+        add_arguments="modet.engine.demo:add_demo_arguments",
+    ),
 }
 
 

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from modet.data.demo import add_demo_arguments, demo_main
+from modet.engine.demo import add_demo_arguments, demo_main
 
 
 def main() -> None:

@@ -180,11 +180,10 @@ def _draw_predictions(cfg: Any, weights: str, dataset_name: str, out_dir: str, c
     """Run ``DefaultPredictor`` (loading the saved checkpoint) on held-out images and save drawings."""
     from tqdm import tqdm
 
+    from modet.data import DatasetCatalog, MetadataCatalog
+    from modet.data.detection_utils import read_image
     from modet.engine import DefaultPredictor
     from modet.engine.visualizer import Visualizer
-
-    from .catalog import DatasetCatalog, MetadataCatalog
-    from .detection_utils import read_image
 
     cfg = cfg.clone()
     cfg.defrost()
@@ -219,7 +218,7 @@ def _nan_to_none(value: Any) -> Any:
 def demo_main(args: argparse.Namespace) -> dict[str, Any]:
     """Run the main job; returns the metrics written to ``metrics.json``."""
     engine = _require("modet.engine", "modet-engine")
-    from .datasets import register_shapes
+    from modet.data.datasets import register_shapes
 
     start = time.perf_counter()
     if args.num_threads > 0:
@@ -281,20 +280,6 @@ def demo_command(args: argparse.Namespace) -> int:
     """``modet demo``: run the main job, exit status 0."""
     demo_main(args)
     return 0
-
-
-def __getattr__(name: str) -> Any:
-    # DEMO_COMMAND (entry point ``modet.commands: demo``) is built on first access, so importing
-    # this module does not require modet-engine.
-    if name == "DEMO_COMMAND":
-        from modet.engine.cli import Subcommand
-
-        return Subcommand(
-            help="generate the shapes dataset, train Mask R-CNN on the CPU, evaluate AP, draw predictions",
-            main=demo_command,
-            add_arguments=add_demo_arguments,
-        )
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -1,16 +1,6 @@
-"""A few iterations of the main job, end to end (the full run is benchmarks/bench_demo.py).
-
-The demo needs modet-engine, modet-modeling and modet-evaluation, which modet-data does not
-depend on: without them this module is skipped.
-"""
+"""A few iterations of the main job, end to end (the full run is benchmarks/bench_demo.py)."""
 
 import json
-
-import pytest
-
-pytest.importorskip("modet.engine")
-pytest.importorskip("modet.evaluation")
-pytest.importorskip("modet.modeling")
 
 
 def test_demo_writes_metrics_checkpoint_table_and_pngs(tmp_path):
