@@ -202,3 +202,16 @@ def test_crop_from_config_recomputes_boxes():
     assert args["recompute_boxes"] is True
     assert isinstance(args["augmentations"][0], T.RandomCrop)
     assert DatasetMapper.from_config(cfg, is_train=False)["recompute_boxes"] is False
+
+
+def test_fed_loss_weights_are_class_image_counts_to_a_power():
+    from modet.data import MetadataCatalog
+    from modet.data.detection_utils import get_fed_loss_cls_weights
+
+    MetadataCatalog.get("fed_loss_toy").set(
+        class_image_count=[{"id": 3, "image_count": 9}, {"id": 1, "image_count": 4}, {"id": 2, "image_count": 1}]
+    )
+    weights = get_fed_loss_cls_weights("fed_loss_toy", freq_weight_power=0.5)
+    assert weights.tolist() == [2.0, 1.0, 3.0]
+    with pytest.raises(KeyError, match="no 'class_image_count' metadata"):
+        get_fed_loss_cls_weights(["fed_loss_without_counts"])

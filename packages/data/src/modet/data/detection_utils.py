@@ -273,6 +273,24 @@ def check_metadata_consistency(key: str, dataset_names: Sequence[str]) -> None:
             )
 
 
+def get_fed_loss_cls_weights(dataset_names: str | Sequence[str], freq_weight_power: float = 1.0) -> torch.Tensor:
+    """Per-class weights for the federated loss: image counts (``class_image_count`` metadata,
+    as LVIS provides) to the power ``freq_weight_power``, ordered by category id."""
+    if isinstance(dataset_names, str):
+        dataset_names = [dataset_names]
+    if not dataset_names:
+        raise ValueError("federated loss weights need at least one training dataset (DATASETS.TRAIN is empty)")
+    check_metadata_consistency("class_image_count", dataset_names)
+    counts = MetadataCatalog.get(dataset_names[0]).get("class_image_count")
+    if counts is None:
+        raise KeyError(
+            f"dataset '{dataset_names[0]}' has no 'class_image_count' metadata (a list of "
+            "{'id': category_id, 'image_count': n}), which the federated loss needs"
+        )
+    frequencies = torch.tensor([c["image_count"] for c in sorted(counts, key=lambda c: c["id"])])
+    return frequencies.float() ** freq_weight_power
+
+
 def build_augmentation(cfg: Any, is_train: bool) -> list[T.Augmentation]:
     """detectron2's default augmentations from ``cfg.INPUT``: ResizeShortestEdge, plus RandomFlip in training."""
     if is_train:
