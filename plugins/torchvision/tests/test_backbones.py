@@ -1,7 +1,10 @@
 """Every torchvision family builds as a modet backbone, from config alone, and trains in a Mask R-CNN."""
 
 import math
+import os
+import subprocess
 import sys
+import textwrap
 
 import pytest
 import torch
@@ -92,3 +95,24 @@ def test_unknown_out_feature_is_named():
     cfg.MODEL.TORCHVISION.OUT_FEATURES = ["res2", "res6"]
     with pytest.raises(ValueError, match=r"\['res6'\]"):
         build_model(cfg)
+
+
+def test_blocked_plugin_is_gone_with_the_unknown_name_error():
+    code = textwrap.dedent(
+        """
+        from modet.modeling import build_model, model_zoo
+        cfg = model_zoo.get_config("COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml")
+        assert "TORCHVISION" not in cfg.MODEL, "a blocked plugin must not add its config keys"
+        cfg.merge_from_list(["MODEL.BACKBONE.NAME", "build_torchvision_fpn_backbone", "MODEL.DEVICE", "cpu"])
+        build_model(cfg)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "MODET_BLOCKED_PLUGINS": "torchvision"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "no backbone named 'build_torchvision_fpn_backbone'" in result.stderr
+    assert "build_resnet_fpn_backbone  (from modet-modeling)" in result.stderr
