@@ -227,6 +227,26 @@ def _train_loader_from_config(cfg: Any, mapper: Any = None, *, dataset: Any = No
     }
 
 
+def _mapped_dataset_and_sampler(
+    dataset: Any,
+    mapper: Callable[[dict], Any] | None,
+    sampler: Any,
+    default_sampler: Callable[[int], torchdata.Sampler],
+) -> tuple[Any, Any]:
+    """``dataset`` as a torch Dataset (a list is wrapped) mapped by ``mapper``, and its sampler:
+    ``default_sampler(len(dataset))`` when none is given; none for an ``IterableDataset``."""
+    if isinstance(dataset, list):
+        dataset = DatasetFromList(dataset, copy=False)
+    if mapper is not None:
+        dataset = MapDataset(dataset, mapper)
+    if isinstance(dataset, torchdata.IterableDataset):
+        if sampler is not None:
+            raise ValueError("sampler must be None if dataset is an IterableDataset")
+    elif sampler is None:
+        sampler = default_sampler(len(dataset))
+    return dataset, sampler
+
+
 @configurable(from_config=_train_loader_from_config)
 def build_detection_train_loader(
     dataset: Any,
@@ -244,18 +264,9 @@ def build_detection_train_loader(
     ``dataset`` is a list of records or a torch Dataset; ``sampler`` defaults to a
     ``TrainingSampler`` (infinite, shuffled, sharded across processes).
     """
-    if isinstance(dataset, list):
-        dataset = DatasetFromList(dataset, copy=False)
-    if mapper is not None:
-        dataset = MapDataset(dataset, mapper)
-    if isinstance(dataset, torchdata.IterableDataset):
-        if sampler is not None:
-            raise ValueError("sampler must be None if dataset is an IterableDataset")
-    else:
-        if sampler is None:
-            sampler = TrainingSampler(len(dataset))
-        if not isinstance(sampler, torchdata.Sampler):
-            raise TypeError(f"Expect a Sampler but got {type(sampler).__name__}")
+    dataset, sampler = _mapped_dataset_and_sampler(dataset, mapper, sampler, TrainingSampler)
+    if sampler is not None and not isinstance(sampler, torchdata.Sampler):
+        raise TypeError(f"Expect a Sampler but got {type(sampler).__name__}")
     return build_batch_data_loader(
         dataset,
         sampler,
@@ -299,15 +310,7 @@ def build_detection_test_loader(
 
     Called with a config: ``build_detection_test_loader(cfg, dataset_name, mapper=None)``.
     """
-    if isinstance(dataset, list):
-        dataset = DatasetFromList(dataset, copy=False)
-    if mapper is not None:
-        dataset = MapDataset(dataset, mapper)
-    if isinstance(dataset, torchdata.IterableDataset):
-        if sampler is not None:
-            raise ValueError("sampler must be None if dataset is an IterableDataset")
-    elif sampler is None:
-        sampler = InferenceSampler(len(dataset))
+    dataset, sampler = _mapped_dataset_and_sampler(dataset, mapper, sampler, InferenceSampler)
     return torchdata.DataLoader(
         dataset,
         batch_size=batch_size,

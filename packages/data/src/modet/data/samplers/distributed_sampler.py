@@ -17,17 +17,14 @@ from .. import _comm
 __all__ = ["InferenceSampler", "RepeatFactorTrainingSampler", "TrainingSampler"]
 
 
-class TrainingSampler(Sampler):
-    """An infinite stream of indices: each pass is a fresh permutation (or ``range`` without shuffle).
+class _InfiniteShardedSampler(Sampler):
+    """An infinite index stream drawn from ``seed`` on every process, of which each process keeps
+    every ``world_size``-th index starting at its rank, so processes see disjoint samples.
 
-    Every process draws the same stream from ``seed`` and keeps every ``world_size``-th index,
-    starting at its rank, so processes see disjoint samples.
+    Subclasses yield the stream shared by all processes from ``_infinite_indices``.
     """
 
-    def __init__(self, size: int, shuffle: bool = True, seed: int | None = None):
-        if not isinstance(size, int) or size <= 0:
-            raise ValueError(f"TrainingSampler(size=...) expects a positive int, got {size!r}")
-        self._size = size
+    def __init__(self, shuffle: bool, seed: int | None):
         self._shuffle = shuffle
         self._seed = int(_comm.shared_random_seed() if seed is None else seed)
         self._rank = _comm.get_rank()
@@ -35,6 +32,20 @@ class TrainingSampler(Sampler):
 
     def __iter__(self) -> Iterator[int]:
         yield from itertools.islice(self._infinite_indices(), self._rank, None, self._world_size)
+
+    def _infinite_indices(self) -> Iterator[int]:
+        raise NotImplementedError
+
+
+class TrainingSampler(_InfiniteShardedSampler):
+    """An infinite stream of indices, sharded across processes: each pass over ``range(size)`` is
+    a fresh permutation (or ``range(size)`` itself without shuffle)."""
+
+    def __init__(self, size: int, shuffle: bool = True, seed: int | None = None):
+        if not isinstance(size, int) or size <= 0:
+            raise ValueError(f"TrainingSampler(size=...) expects a positive int, got {size!r}")
+        super().__init__(shuffle, seed)
+        self._size = size
 
     def _infinite_indices(self) -> Iterator[int]:
         g = torch.Generator()
@@ -46,15 +57,12 @@ class TrainingSampler(Sampler):
                 yield from range(self._size)
 
 
-class RepeatFactorTrainingSampler(Sampler):
+class RepeatFactorTrainingSampler(_InfiniteShardedSampler):
     """Like TrainingSampler, but image ``i`` appears ``repeat_factors[i]`` times per epoch on average
     (LVIS-style oversampling of images with rare categories; fractional parts are drawn at random)."""
 
     def __init__(self, repeat_factors: torch.Tensor, *, shuffle: bool = True, seed: int | None = None):
-        self._shuffle = shuffle
-        self._seed = int(_comm.shared_random_seed() if seed is None else seed)
-        self._rank = _comm.get_rank()
-        self._world_size = _comm.get_world_size()
+        super().__init__(shuffle, seed)
         repeat_factors = torch.as_tensor(repeat_factors, dtype=torch.float32)
         self._int_part = torch.trunc(repeat_factors)
         self._frac_part = repeat_factors - self._int_part
@@ -84,9 +92,6 @@ class RepeatFactorTrainingSampler(Sampler):
         rands = torch.rand(len(self._frac_part), generator=generator)
         reps = self._int_part + (rands < self._frac_part).float()
         return torch.repeat_interleave(torch.arange(len(reps)), reps.long())
-
-    def __iter__(self) -> Iterator[int]:
-        yield from itertools.islice(self._infinite_indices(), self._rank, None, self._world_size)
 
     def _infinite_indices(self) -> Iterator[int]:
         g = torch.Generator()

@@ -1,47 +1,11 @@
-"""detectron2's augmentation API: ``Transform`` (deterministic), ``Augmentation`` (policy), ``AugInput``."""
+"""detectron2's augmentation API: ``Transform`` (deterministic), ``Augmentation`` (policy), ``AugInput``.
 
-from .augmentation import AugInput, Augmentation, AugmentationList, StandardAugInput, apply_augmentations
-from .augmentation_impl import (
-    RandomApply,
-    RandomBrightness,
-    RandomContrast,
-    RandomCrop,
-    RandomFlip,
-    RandomSaturation,
-    Resize,
-    ResizeShortestEdge,
-)
-from .transform import (
-    BlendTransform,
-    CropTransform,
-    HFlipTransform,
-    NoOpTransform,
-    ResizeTransform,
-    Transform,
-    TransformList,
-    VFlipTransform,
-)
+Each submodule's ``__all__`` is the list of its public names; this package re-exports them.
+"""
 
-__all__ = [
-    "AugInput",
-    "Augmentation",
-    "AugmentationList",
-    "BlendTransform",
-    "CropTransform",
-    "HFlipTransform",
-    "NoOpTransform",
-    "RandomApply",
-    "RandomBrightness",
-    "RandomContrast",
-    "RandomCrop",
-    "RandomFlip",
-    "RandomSaturation",
-    "Resize",
-    "ResizeShortestEdge",
-    "ResizeTransform",
-    "StandardAugInput",
-    "Transform",
-    "TransformList",
-    "VFlipTransform",
-    "apply_augmentations",
-]
+from . import augmentation, augmentation_impl, transform
+from .augmentation import *  # noqa: F403
+from .augmentation_impl import *  # noqa: F403
+from .transform import *  # noqa: F403
+
+__all__ = sorted([*augmentation.__all__, *augmentation_impl.__all__, *transform.__all__])
