@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import random
 import time
@@ -238,17 +239,29 @@ class SimpleTrainer(TrainerBase):
         return sum(loss_dict.values()), dict(loss_dict)
 
     def run_step(self) -> None:
+        """One iteration: next batch, forward, backward, ``after_backward`` hooks, metrics, optimizer step."""
         if not self.model.training:
-            raise RuntimeError("[SimpleTrainer] the model was changed to eval mode during training")
+            raise RuntimeError(f"[{type(self).__name__}] the model was changed to eval mode during training")
         data, data_time = self._next_batch()
         if self.zero_grad_before_forward:
             self.optimizer.zero_grad()
-        losses, loss_dict = self._total_loss(self.model(data))
+        with self._forward_context():
+            losses, loss_dict = self._total_loss(self.model(data))
         if not self.zero_grad_before_forward:
             self.optimizer.zero_grad()
-        losses.backward()
+        self._backward(losses)
         self.after_backward()
         self._write_metrics_maybe_async(loss_dict, data_time)
+        self._optimizer_step()
+
+    # The three places where AMPTrainer's step differs.
+    def _forward_context(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+    def _backward(self, losses: torch.Tensor) -> None:
+        losses.backward()
+
+    def _optimizer_step(self) -> None:
         self.optimizer.step()
 
     def _write_metrics_maybe_async(self, loss_dict: Mapping[str, torch.Tensor], data_time: float) -> None:
@@ -340,21 +353,15 @@ class AMPTrainer(SimpleTrainer):
         self.grad_scaler = grad_scaler
         self.log_grad_scaler = log_grad_scaler
 
-    def run_step(self) -> None:
-        if not self.model.training:
-            raise RuntimeError("[AMPTrainer] the model was changed to eval mode during training")
-        data, data_time = self._next_batch()
-        if self.zero_grad_before_forward:
-            self.optimizer.zero_grad()
-        with torch.autocast(device_type=self.device_type, dtype=self.precision):
-            losses, loss_dict = self._total_loss(self.model(data))
-        if not self.zero_grad_before_forward:
-            self.optimizer.zero_grad()
+    def _forward_context(self) -> contextlib.AbstractContextManager:
+        return torch.autocast(device_type=self.device_type, dtype=self.precision)
+
+    def _backward(self, losses: torch.Tensor) -> None:
         self.grad_scaler.scale(losses).backward()
         if self.log_grad_scaler and self.grad_scaler.is_enabled():
             self.storage.put_scalar("[metric]grad_scaler", self.grad_scaler.get_scale())
-        self.after_backward()
-        self._write_metrics_maybe_async(loss_dict, data_time)
+
+    def _optimizer_step(self) -> None:
         self.grad_scaler.step(self.optimizer)
         self.grad_scaler.update()
 

@@ -89,14 +89,18 @@ def warmup_multiplier(
     return multiplier
 
 
+def _check_max_iter(max_iter: int) -> None:
+    if max_iter <= 0:
+        raise ValueError(f"max_iter must be positive, got {max_iter}")
+
+
 class LRMultiplier(LRScheduler):
     """Learning rate = base lr × ``multiplier(iteration / max_iter)``; stepped once per iteration."""
 
     def __init__(
         self, optimizer: torch.optim.Optimizer, multiplier: Multiplier, max_iter: int, last_iter: int = -1
     ) -> None:
-        if max_iter <= 0:
-            raise ValueError(f"max_iter must be positive, got {max_iter}")
+        _check_max_iter(max_iter)
         self._multiplier = multiplier
         self._max_iter = max_iter
         super().__init__(optimizer, last_epoch=last_iter)
@@ -117,7 +121,27 @@ class LRMultiplier(LRScheduler):
         return [base_lr * multiplier for base_lr in self.base_lrs]
 
 
-class WarmupMultiStepLR(LRMultiplier):
+class _WarmupLR(LRMultiplier):
+    """``schedule`` preceded by ``warmup_iters`` iterations of warmup: the body of the Warmup*LR classes."""
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        schedule: Multiplier,
+        max_iter: int,
+        warmup_factor: float,
+        warmup_iters: int,
+        warmup_method: str,
+        rescale_interval: bool,
+        last_iter: int,
+    ) -> None:
+        _check_max_iter(max_iter)
+        warmup_length = min(warmup_iters / max_iter, 1.0)
+        multiplier = warmup_multiplier(schedule, warmup_factor, warmup_length, warmup_method, rescale_interval)
+        super().__init__(optimizer, multiplier, max_iter, last_iter)
+
+
+class WarmupMultiStepLR(_WarmupLR):
     """Warmup, then the lr times ``gamma**k`` after the k-th of ``milestones``."""
 
     def __init__(
@@ -134,13 +158,12 @@ class WarmupMultiStepLR(LRMultiplier):
     ) -> None:
         milestones = list(milestones)
         schedule = multistep_multiplier([gamma**k for k in range(len(milestones) + 1)], milestones, max_iter)
-        warmup = warmup_multiplier(
-            schedule, warmup_factor, min(warmup_iters / max_iter, 1.0), warmup_method, rescale_interval
+        super().__init__(
+            optimizer, schedule, max_iter, warmup_factor, warmup_iters, warmup_method, rescale_interval, last_iter
         )
-        super().__init__(optimizer, warmup, max_iter, last_iter)
 
 
-class WarmupCosineLR(LRMultiplier):
+class WarmupCosineLR(_WarmupLR):
     """Warmup, then half a cosine from the base lr down to ``base_lr * end_factor``."""
 
     def __init__(
@@ -159,13 +182,12 @@ class WarmupCosineLR(LRMultiplier):
                 f"cosine end factor (SOLVER.BASE_LR_END / SOLVER.BASE_LR) must be in [0, 1], got {end_factor}"
             )
         schedule = cosine_multiplier(1.0, end_factor)
-        warmup = warmup_multiplier(
-            schedule, warmup_factor, min(warmup_iters / max_iter, 1.0), warmup_method, rescale_interval
+        super().__init__(
+            optimizer, schedule, max_iter, warmup_factor, warmup_iters, warmup_method, rescale_interval, last_iter
         )
-        super().__init__(optimizer, warmup, max_iter, last_iter)
 
 
-class WarmupStepWithFixedGammaLR(LRMultiplier):
+class WarmupStepWithFixedGammaLR(_WarmupLR):
     """Warmup, then ``num_decays`` equally spaced multiplications by ``gamma``."""
 
     def __init__(
@@ -181,7 +203,6 @@ class WarmupStepWithFixedGammaLR(LRMultiplier):
         last_iter: int = -1,
     ) -> None:
         schedule = step_with_fixed_gamma_multiplier(1.0, gamma, num_decays)
-        warmup = warmup_multiplier(
-            schedule, warmup_factor, min(warmup_iters / max_iter, 1.0), warmup_method, rescale_interval
+        super().__init__(
+            optimizer, schedule, max_iter, warmup_factor, warmup_iters, warmup_method, rescale_interval, last_iter
         )
-        super().__init__(optimizer, warmup, max_iter, last_iter)
