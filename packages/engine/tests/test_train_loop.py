@@ -206,3 +206,16 @@ def test_torch_profiler_traces_the_chosen_iterations(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["profiler-trace-iter1.json", "profiler-trace-iter3.json"]
     trace = json.loads((tmp_path / "profiler-trace-iter1.json").read_text())
     assert any("addmm" in event.get("name", "") for event in trace["traceEvents"])  # the Linear layer ran
+
+
+def test_training_progress_bar_counts_iterations_from_start_iter_and_shows_loss(capsys):
+    model = ToyRegressor()
+    trainer = SimpleTrainer(model, toy_loader(), torch.optim.SGD(model.parameters(), lr=0.02))
+    bar_hook = hooks.TrainingProgressBar(loss_period=2)
+    trainer.register_hooks([bar_hook])
+    trainer.train(2, 7)
+    assert bar_hook._bar.n == 7  # started at 2, five steps
+    assert bar_hook._bar.total == 7
+    last_loss = trainer.storage.history("total_loss").values()[-1][0]  # iteration 6: 6 % 2 == 0
+    assert bar_hook._bar.postfix == f"loss={last_loss:.3f}"
+    assert "training" in capsys.readouterr().err

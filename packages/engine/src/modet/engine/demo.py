@@ -23,17 +23,6 @@ logger = logging.getLogger("modet.demo")
 BASE_CONFIG = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
 
 
-def _require(module: str, distribution: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ImportError(
-            f"modet demo needs {distribution} ({module}), which is not installed: pip install 'modet-engine[train]'"
-        ) from exc
-
-
 def add_demo_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--output", "--output-dir", dest="output_dir", default="./modet_demo_output", help="where results are written"
@@ -114,10 +103,12 @@ def build_demo_config(
 
 def _trainer_class() -> type:
     """``DefaultTrainer`` with a COCO evaluator and a progress bar: the usual way to specialise it."""
-    engine = _require("modet.engine", "modet-engine")
-    evaluation = _require("modet.evaluation", "modet-evaluation")
+    from .defaults import DefaultTrainer, _import_evaluation
+    from .hooks import TrainingProgressBar
 
-    class DemoTrainer(engine.DefaultTrainer):
+    evaluation = _import_evaluation()
+
+    class DemoTrainer(DefaultTrainer):
         @classmethod
         def build_evaluator(cls, cfg: Any, dataset_name: str) -> Any:
             return evaluation.COCOEvaluator(
@@ -128,35 +119,6 @@ def _trainer_class() -> type:
             return [*super().build_hooks(), TrainingProgressBar()]
 
     return DemoTrainer
-
-
-def TrainingProgressBar() -> Any:
-    """A hook showing a tqdm bar over the training iterations, with the latest total loss."""
-    from tqdm import tqdm
-
-    from modet.engine import HookBase
-
-    class _TrainingProgressBar(HookBase):
-        def before_train(self) -> None:
-            self._bar = tqdm(
-                total=self.trainer.max_iter,
-                initial=self.trainer.start_iter,
-                desc="training",
-                unit="it",
-                file=sys.stderr,
-            )
-
-        def after_step(self) -> None:
-            self._bar.update(1)
-            if self.trainer.iter % 10 == 0:
-                latest = self.trainer.storage.latest()
-                if "total_loss" in latest:
-                    self._bar.set_postfix(loss=f"{latest['total_loss'][0]:.3f}")
-
-        def after_train(self) -> None:
-            self._bar.close()
-
-    return _TrainingProgressBar()
 
 
 def _write_ap_table(path: str, results: dict[str, Any]) -> str:
@@ -217,7 +179,10 @@ def _nan_to_none(value: Any) -> Any:
 
 def demo_main(args: argparse.Namespace) -> dict[str, Any]:
     """Run the main job; returns the metrics written to ``metrics.json``."""
-    engine = _require("modet.engine", "modet-engine")
+    from .defaults import _import_data, _import_evaluation, default_setup
+
+    _import_data()
+    _import_evaluation()  # fail before generating data and training, not after
     from modet.data.datasets import register_shapes
 
     start = time.perf_counter()
@@ -230,7 +195,7 @@ def demo_main(args: argparse.Namespace) -> dict[str, Any]:
     data_dir = os.path.abspath(args.data_dir or os.path.join(output_dir, "shapes"))
 
     cfg = build_demo_config(output_dir, max_iter=args.iters, device=args.device, seed=args.seed, opts=args.opts)
-    engine.default_setup(cfg, args)
+    default_setup(cfg, args)
     if not args.verbose:  # keep the console to progress bars; the full log goes to log.txt
         for handler in logging.getLogger("modet").handlers:
             if getattr(handler, "_modet_console", False):

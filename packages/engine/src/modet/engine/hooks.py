@@ -8,6 +8,7 @@ import logging
 import math
 import operator
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -15,6 +16,7 @@ from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler as _TorchLRScheduler
+from tqdm import tqdm
 
 from modet.checkpoint import PeriodicCheckpointer as _PeriodicCheckpointer
 from modet.core.events import EventStorage
@@ -34,6 +36,7 @@ __all__ = [
     "PreciseBN",
     "TorchMemoryStats",
     "TorchProfiler",
+    "TrainingProgressBar",
     "flatten_results_dict",
     "get_bn_modules",
     "update_bn_stats",
@@ -471,3 +474,32 @@ class TorchMemoryStats(HookBase):
             if self._runs == self._max_runs:
                 logger.info("%s", torch.cuda.memory_summary())
             torch.cuda.reset_peak_memory_stats()
+
+
+class TrainingProgressBar(HookBase):
+    """A tqdm bar over the training iterations (main process only), showing the latest total loss
+    every ``loss_period`` iterations. Not in detectron2; ``modet demo`` uses it."""
+
+    def __init__(self, loss_period: int = 10) -> None:
+        self._loss_period = loss_period
+        self._bar: tqdm | None = None
+
+    def before_train(self) -> None:
+        self._bar = tqdm(
+            total=self.trainer.max_iter,
+            initial=self.trainer.start_iter,
+            desc="training",
+            unit="it",
+            file=sys.stderr,
+            disable=not comm.is_main_process(),
+        )
+
+    def after_step(self) -> None:
+        self._bar.update(1)
+        if self.trainer.iter % self._loss_period == 0:
+            latest = self.trainer.storage.latest()
+            if "total_loss" in latest:
+                self._bar.set_postfix(loss=f"{latest['total_loss'][0]:.3f}")
+
+    def after_train(self) -> None:
+        self._bar.close()
