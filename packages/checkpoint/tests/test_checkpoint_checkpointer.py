@@ -8,6 +8,7 @@ import torch
 from checkpoint_helpers import TinyNet
 
 from modet.checkpoint import Checkpointer, DetectionCheckpointer, PeriodicCheckpointer
+from modet.checkpoint.testing import assert_same_state
 
 
 def _trained(seed: int) -> tuple[TinyNet, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
@@ -24,23 +25,6 @@ def _trained(seed: int) -> tuple[TinyNet, torch.optim.Optimizer, torch.optim.lr_
     return model, optimizer, scheduler
 
 
-def _assert_same_state(a, b) -> None:
-    """Recursively equal, tensors bit for bit (same dtype, shape and bytes)."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape
-        assert torch.equal(a.reshape(-1).view(torch.uint8), b.reshape(-1).view(torch.uint8))
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and list(a) == list(b)
-        for key in a:
-            _assert_same_state(a[key], b[key])
-    elif isinstance(a, (list, tuple)):
-        assert type(a) is type(b) and len(a) == len(b)
-        for x, y in zip(a, b):
-            _assert_same_state(x, y)
-    else:
-        assert a == b
-
-
 @pytest.mark.parametrize("checkpointer_class", [Checkpointer, DetectionCheckpointer])
 def test_save_and_load_round_trip_bit_for_bit(tmp_path: Path, checkpointer_class: type[Checkpointer]) -> None:
     model, optimizer, scheduler = _trained(seed=0)
@@ -53,9 +37,9 @@ def test_save_and_load_round_trip_bit_for_bit(tmp_path: Path, checkpointer_class
     loader = checkpointer_class(fresh_model, str(tmp_path), optimizer=fresh_optimizer, scheduler=fresh_scheduler)
     extra = loader.load(str(path))
     assert extra == {"iteration": 999, "note": "hello"}
-    _assert_same_state(fresh_model.state_dict(), model.state_dict())
-    _assert_same_state(fresh_optimizer.state_dict(), optimizer.state_dict())
-    _assert_same_state(fresh_scheduler.state_dict(), scheduler.state_dict())
+    assert_same_state(fresh_model.state_dict(), model.state_dict())
+    assert_same_state(fresh_optimizer.state_dict(), optimizer.state_dict())
+    assert_same_state(fresh_scheduler.state_dict(), scheduler.state_dict())
     assert loader.incompatible_keys.missing_keys == [] and loader.incompatible_keys.unexpected_keys == []
 
     # Saving what was loaded writes the same bytes again.
@@ -67,7 +51,7 @@ def test_load_of_an_empty_path_starts_from_scratch(tmp_path: Path) -> None:
     model = TinyNet()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     assert Checkpointer(model).load("") == {}
-    _assert_same_state(model.state_dict(), before)
+    assert_same_state(model.state_dict(), before)
 
 
 def test_resume_or_load_prefers_last_checkpoint_only_when_resuming(tmp_path: Path) -> None:
@@ -83,14 +67,14 @@ def test_resume_or_load_prefers_last_checkpoint_only_when_resuming(tmp_path: Pat
     assert checkpointer.has_checkpoint()
     assert checkpointer.get_checkpoint_file() == str(out / "model_0000004.pth")
     assert checkpointer.resume_or_load(str(pretrained), resume=True) == {"iteration": 4}
-    _assert_same_state(fresh.state_dict(), model.state_dict())
-    _assert_same_state(fresh_optimizer.state_dict(), optimizer.state_dict())
+    assert_same_state(fresh.state_dict(), model.state_dict())
+    assert_same_state(fresh_optimizer.state_dict(), optimizer.state_dict())
 
     other, other_optimizer, _ = _trained(seed=1)
     untouched_optimizer_state = other_optimizer.state_dict()
     Checkpointer(other, str(out), optimizer=other_optimizer).resume_or_load(str(pretrained), resume=False)
-    _assert_same_state(other.state_dict(), pretrained_model.state_dict())
-    _assert_same_state(other_optimizer.state_dict(), untouched_optimizer_state)
+    assert_same_state(other.state_dict(), pretrained_model.state_dict())
+    assert_same_state(other_optimizer.state_dict(), untouched_optimizer_state)
 
     empty = Checkpointer(TinyNet(), str(tmp_path / "nothing"))
     assert not empty.has_checkpoint() and empty.get_checkpoint_file() == ""
@@ -106,7 +90,7 @@ def test_load_only_the_named_checkpointables(tmp_path: Path) -> None:
         str(tmp_path / "m.pth"), checkpointables=["optimizer"]
     )
     assert list(extra) == ["scheduler"]
-    _assert_same_state(fresh_optimizer.state_dict(), optimizer.state_dict())
+    assert_same_state(fresh_optimizer.state_dict(), optimizer.state_dict())
     assert fresh_scheduler.state_dict() == scheduler_before
     with pytest.raises(KeyError, match="'ema' is not a checkpointable"):
         Checkpointer(fresh, optimizer=fresh_optimizer).load(str(tmp_path / "m.pth"), checkpointables=["ema"])

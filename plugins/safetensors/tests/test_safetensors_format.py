@@ -17,6 +17,7 @@ from modet.checkpoint import (
     get_checkpoint_formats,
     load_checkpoint_file,
 )
+from modet.checkpoint.testing import assert_same_state
 from modet.core.plugins import get_plugin_manager, list_plugins, reset_plugin_manager
 
 
@@ -51,22 +52,6 @@ def _trained(seed: int) -> tuple[Net, torch.optim.Optimizer, torch.optim.lr_sche
     return model, optimizer, scheduler
 
 
-def _assert_same(a, b) -> None:
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape
-        assert torch.equal(a.reshape(-1).view(torch.uint8), b.reshape(-1).view(torch.uint8))
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and list(a) == list(b)
-        for key in a:
-            _assert_same(a[key], b[key])
-    elif isinstance(a, (list, tuple)):
-        assert type(a) is type(b) and len(a) == len(b)
-        for x, y in zip(a, b):
-            _assert_same(x, y)
-    else:
-        assert a == b and type(a) is type(b)
-
-
 def test_the_installed_entry_point_adds_the_format() -> None:
     assert "safetensors" in {fmt.name for fmt in get_checkpoint_formats()}
     info = next(p for p in list_plugins() if p.name == "safetensors")
@@ -93,9 +78,9 @@ def test_a_checkpoint_round_trips_bit_for_bit(tmp_path: Path) -> None:
     assert checkpointer.get_all_checkpoint_files() == [str(tmp_path / "model_0000001.safetensors")]
     extra = checkpointer.resume_or_load("", resume=True)
     assert extra == {"iteration": 1, "lr_history": (0.01, 0.001), "note": "hi"}
-    _assert_same(fresh.state_dict(), model.state_dict())
-    _assert_same(fresh_optimizer.state_dict(), optimizer.state_dict())
-    _assert_same(fresh_scheduler.state_dict(), scheduler.state_dict())
+    assert_same_state(fresh.state_dict(), model.state_dict())
+    assert_same_state(fresh_optimizer.state_dict(), optimizer.state_dict())
+    assert_same_state(fresh_scheduler.state_dict(), scheduler.state_dict())
     # The module versions (state_dict._metadata) survive too.
     loaded = load_checkpoint_file(str(tmp_path / "model_0000001.safetensors"))["model"]
     assert loaded._metadata == model.state_dict()._metadata
@@ -117,7 +102,7 @@ def test_a_safetensors_file_from_another_tool_loads_as_a_state_dict(tmp_path: Pa
     checkpointer = DetectionCheckpointer(model)
     assert checkpointer.load(str(tmp_path / "hub.safetensors")) == {}
     assert checkpointer.incompatible_keys.missing_keys == [] and checkpointer.incompatible_keys.unexpected_keys == []
-    _assert_same(model.state_dict(), source.state_dict())
+    assert_same_state(model.state_dict(), source.state_dict())
     # Found by content too, whatever the file is called.
     (tmp_path / "hub.safetensors").rename(tmp_path / "weights.bin")
     assert find_format(str(tmp_path / "weights.bin")).name == "safetensors"
