@@ -112,7 +112,7 @@ def test_converted_model_matches_torchvision(name, tmp_path):
     assert match_rate(tv_out, out["instances"]) >= 0.95
 
 
-def test_load_reports_every_parameter_loaded(tmp_path, caplog):
+def test_load_reports_every_parameter_loaded(tmp_path):
     _, model, _ = build_pair("maskrcnn_resnet50_fpn", tmp_path)
     tv_keys = set(detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None).state_dict())
     converted = modet_torchvision.convert.convert_torchvision_detection(
