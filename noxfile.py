@@ -25,12 +25,29 @@ nox.options.reuse_existing_virtualenvs = False
 
 
 # Foundation first, so a broken base fails before what builds on it.
-PACKAGE_ORDER = ["core", "structures", "ops", "modeling", "checkpoint", "engine", "data", "evaluation"]
+PACKAGE_ORDER = [
+    "core",
+    "structures",
+    "ops",
+    "modeling",
+    "checkpoint",
+    "model-zoo",
+    "export",
+    "data",
+    "evaluation",
+    "engine",
+    "detectron2",
+]
 
 
 def _project_dirs() -> dict[str, Path]:
     """Distribution name -> folder, for every package and plugin in the repository."""
-    packages = sorted(ROOT.glob("packages/*/pyproject.toml"), key=lambda p: PACKAGE_ORDER.index(p.parent.name))
+
+    def order(path: Path) -> tuple[int, str]:  # a package not listed yet runs after the listed ones
+        name = path.parent.name
+        return (PACKAGE_ORDER.index(name) if name in PACKAGE_ORDER else len(PACKAGE_ORDER), name)
+
+    packages = sorted(ROOT.glob("packages/*/pyproject.toml"), key=order)
     dirs = packages + sorted(ROOT.glob("plugins/*/pyproject.toml"))
     return {tomllib.loads(p.read_text())["project"]["name"]: p.parent for p in dirs}
 
