@@ -52,12 +52,14 @@ def _project_dirs() -> dict[str, Path]:
     return {tomllib.loads(p.read_text())["project"]["name"]: p.parent for p in dirs}
 
 
-PROJECTS = _project_dirs()
 # session id -> distribution: "core" for packages/core, "plugin-safetensors" for plugins/safetensors
 SESSION_IDS = {
     (folder.name if folder.parent.name == "packages" else f"plugin-{folder.name}"): dist
-    for dist, folder in PROJECTS.items()
+    for dist, folder in _project_dirs().items()
 }
+# Shared test helpers (not published, no session of their own): a package's `test` extra names
+# modet-test-support to have them installed in its session.
+PROJECTS = {**_project_dirs(), "modet-test-support": ROOT / "tests" / "support"}
 
 
 def _requirements(dist: str, *, with_test_extra: bool = False) -> list[str]:

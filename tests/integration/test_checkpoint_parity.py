@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,12 +15,10 @@ import torch
 from modet.checkpoint import DetectionCheckpointer
 from modet.core.config import get_cfg
 from modet.modeling import build_model
+from modet_test_support import parity
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT_FIXTURES = ROOT / "packages" / "checkpoint" / "tests" / "fixtures"
-sys.path.insert(0, str(ROOT / "packages" / "modeling" / "tests"))
-
-import parity  # noqa: E402  (packages/modeling/tests/parity.py: fixtures and comparison helper)
 
 CASE = "mask_rcnn_R_50_FPN"
 

@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from modet.core import get_cfg, list_plugins, plugins
+from modet_test_support.parity import FIXTURES as PARITY
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
-PARITY = ROOT / "packages/modeling/tests/fixtures/parity"
 CASES = sorted(p.parent.name for p in PARITY.glob("*/case.json"))
 
 # The "tiny" overrides every parity case was made with (shared/parity/README.md).

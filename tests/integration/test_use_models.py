@@ -5,18 +5,15 @@ Each test is one of its snippets; together they are the contract a detectron2 us
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from modet.core.config import get_cfg
+from modet_test_support import parity
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "packages" / "modeling" / "tests"))
-
-import parity  # noqa: E402  (fixture loading and the filler rule)
 
 CASE = parity.load_case("mask_rcnn_R_50_FPN")
 WEIGHTS = ROOT / "packages" / "checkpoint" / "tests" / "fixtures" / "mask_rcnn_R_50_FPN" / "model_final.pth"

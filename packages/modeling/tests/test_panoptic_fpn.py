@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
-from parity import fill_weights, load_case
 
 from modet.core.config import get_cfg
 from modet.core.events import EventStorage
 from modet.modeling import build_model
 from modet.modeling.meta_arch.panoptic_fpn import PanopticFPN, combine_semantic_and_instance_outputs
 from modet.structures import BitMasks, Boxes, Instances
+from modet_test_support.parity import FIXTURES, fill_weights, load_case
 
-CONFIG = Path(__file__).parent / "fixtures" / "parity" / "panoptic_fpn_R_50" / "config.yaml"
+CONFIG = FIXTURES / "panoptic_fpn_R_50" / "config.yaml"
 STUFF_CLASSES = 6
 THING_CLASSES = 3
 IGNORE = 255

@@ -1,12 +1,13 @@
 """detectron2 parity of the R-CNN family: state_dict keys/shapes and outputs, single and batched.
 
-Fixtures were made by detectron2 itself (see fixtures/parity/README.md); ``parity.py`` holds the
+Fixtures were made by detectron2 itself (see modet-test-support's fixtures/README.md); ``modet_test_support.parity`` holds the
 weight rule and the comparison rule.
 """
 
 import pytest
 import torch
-from parity import (
+
+from modet_test_support.parity import (
     assert_instances_match,
     assert_proposals_match,
     check_case,

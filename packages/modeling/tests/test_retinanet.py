@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
-from parity import fill_weights, load_case
 from torchvision.ops import sigmoid_focal_loss as tv_sigmoid_focal_loss
 
 from modet.core.config import get_cfg
@@ -17,8 +15,9 @@ from modet.modeling.meta_arch.dense_detector import permute_to_N_HWA_K
 from modet.modeling.meta_arch.retinanet import RetinaNet, RetinaNetHead
 from modet.ops import CycleBatchNormList, ShapeSpec
 from modet.structures import Boxes, Instances
+from modet_test_support.parity import FIXTURES, fill_weights, load_case
 
-CONFIG = Path(__file__).parent / "fixtures" / "parity" / "retinanet_R_50_FPN" / "config.yaml"
+CONFIG = FIXTURES / "retinanet_R_50_FPN" / "config.yaml"
 NUM_CLASSES = 3
 
 

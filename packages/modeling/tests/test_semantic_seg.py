@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -19,8 +18,9 @@ from modet.modeling.meta_arch.semantic_seg import (
     build_sem_seg_head,
 )
 from modet.ops import ShapeSpec
+from modet_test_support.parity import FIXTURES
 
-FIXTURE = Path(__file__).parent / "fixtures" / "parity" / "semantic_R_50_FPN"
+FIXTURE = FIXTURES / "semantic_R_50_FPN"
 NUM_CLASSES = 5
 IGNORE = 255
 FPN_SHAPES = {f"p{i}": ShapeSpec(channels=32, stride=2**i) for i in (2, 3, 4, 5)}

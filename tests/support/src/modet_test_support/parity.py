@@ -1,12 +1,12 @@
 """Shared helper for the parity tests: build a fixture's model, fill its weights, compare outputs.
 
-The fixtures (tests/fixtures/parity/, copied from shared/parity/) were made by detectron2 itself.
+The fixtures (``fixtures/`` beside this file, copied from shared/parity/) were made by detectron2 itself.
 Weights follow the rule of shared/parity/README.md, implemented here in :func:`fill_value`;
 comparison follows that README's "How to compare".
 
-Typical use from a test module in this folder::
+Typical use from a test module::
 
-    from parity import build_parity_model, load_inputs, load_case, assert_outputs_match
+    from modet_test_support.parity import build_parity_model, load_inputs, load_case, assert_outputs_match
 
     case = load_case("rpn_R_50_FPN")
     model = build_parity_model(case)
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
-FIXTURES = Path(__file__).parent / "fixtures" / "parity"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 # Tolerances of shared/parity/README.md ("How to compare").
 BOX_IOU_MIN = 0.99
