@@ -182,7 +182,7 @@ def test_numpy_state_dicts_and_module_prefixes_are_accepted(tmp_path: Path) -> N
     for key, value in source.state_dict().items():
         assert torch.equal(model.state_dict()[key], value)
     (tmp_path / "bad.pkl").write_bytes(pickle.dumps({"model": {"w": [1, 2]}, "__author__": "someone"}))
-    with pytest.raises(ValueError, match="Unsupported type found in checkpoint! w: list"):
+    with pytest.raises(ValueError, match="bad.pkl: model entry .w. is a list, not an array or tensor"):
         DetectionCheckpointer(model).load(str(tmp_path / "bad.pkl"))
 
 

@@ -11,10 +11,12 @@ from modet.data import DatasetCatalog, MetadataCatalog
 from modet.data.datasets import generate_shapes_dataset, load_coco_json, register_shapes
 from modet.structures import polygons_to_bitmask
 
+# detectron2's get_cfg() dumped at the pinned commit (the same file as modeling's fixture).
+DETECTRON2_DEFAULTS = Path(__file__).parent / "fixtures" / "detectron2-defaults.yaml"
+
 
 def test_config_defaults_match_detectron2():
-    with open("/work/shared/reference/detectron2-defaults.yaml") as f:
-        reference = yaml.safe_load(f)
+    reference = yaml.safe_load(DETECTRON2_DEFAULTS.read_text())
     cfg = get_cfg()
     for section in ("DATASETS", "DATALOADER"):
         ours = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg[section].items()}

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
+from .errors import CheckpointNotFoundError, CorruptCheckpointError, IncompatibleCheckpointError
 from .file_io import atomic_write_text, get_local_path
 from .formats import get_checkpoint_formats, load_checkpoint_file, save_checkpoint_file
 from .summary import format_load_summary, group_keys
@@ -60,14 +61,26 @@ def _strip_prefix_if_present(state_dict: dict[str, Any], prefix: str) -> None:
                 metadata[key[len(prefix) :]] = metadata.pop(key)
 
 
-def _convert_ndarray_to_tensor(state_dict: dict[str, Any]) -> None:
-    """Replace numpy arrays (``.pkl`` checkpoints) by tensors, in place; reject anything else."""
+def _convert_ndarray_to_tensor(state_dict: dict[str, Any], source: str = "") -> None:
+    """Replace numpy arrays (``.pkl`` checkpoints) by tensors, in place; reject anything else.
+
+    An array torch cannot hold (object, string dtypes) is a :class:`CorruptCheckpointError`
+    naming ``source`` (the file) and the key.
+    """
+    where = f"Checkpoint {source}: " if source else "Checkpoint: "
     for key, value in list(state_dict.items()):
         if isinstance(value, torch.Tensor):
             continue
         if not isinstance(value, (np.ndarray, np.generic)):
-            raise ValueError(f"Unsupported type found in checkpoint! {key}: {type(value).__name__}")
+            raise CorruptCheckpointError(
+                f"{where}model entry {key!r} is a {type(value).__name__}, not an array or tensor"
+            )
         array = np.asarray(value)
+        if array.dtype.kind not in "biufc":
+            raise CorruptCheckpointError(
+                f"{where}model entry {key!r} is a numpy array of dtype {array.dtype} (shape {array.shape}); "
+                "weights must be numeric arrays"
+            )
         if not array.flags.writeable or not array.flags.c_contiguous:
             array = np.ascontiguousarray(array).copy()
         state_dict[key] = torch.from_numpy(array)
@@ -117,6 +130,7 @@ class Checkpointer:
         self.save_dir = save_dir
         self.save_to_disk = save_to_disk
         self.incompatible_keys: IncompatibleKeys | None = None
+        self._resuming_from: str | None = None  # set while load() restores a training state
 
     def add_checkpointable(self, key: str, checkpointable: Any) -> None:
         """Save and load ``checkpointable`` (an optimizer, scheduler...) under ``key``."""
@@ -161,7 +175,7 @@ class Checkpointer:
         return os.path.exists(os.path.join(self.save_dir, LAST_CHECKPOINT_FILE))
 
     def get_checkpoint_file(self) -> str:
-        """The path ``last_checkpoint`` names, or "" when there is none."""
+        """The path ``last_checkpoint`` names, or "" when there is none (or it is empty)."""
         try:
             with open(os.path.join(self.save_dir, LAST_CHECKPOINT_FILE), encoding="utf-8") as f:
                 last_saved = f.read().strip()
@@ -183,10 +197,26 @@ class Checkpointer:
         )
 
     def resume_or_load(self, path: str, *, resume: bool = True) -> dict[str, Any]:
-        """Resume from ``last_checkpoint`` when ``resume`` and it exists, else load only the model from ``path``."""
+        """Resume from ``last_checkpoint`` when ``resume`` and it exists, else load only the model from ``path``.
+
+        A ``last_checkpoint`` that is empty or names a missing file is an error: silently
+        starting over would throw the run's progress away.
+        """
         if resume and self.has_checkpoint():
-            return self.load(self.get_checkpoint_file())
+            return self.load(self._checkpoint_to_resume())
         return self.load(path, checkpointables=[])
+
+    def _checkpoint_to_resume(self) -> str:
+        tag = os.path.join(self.save_dir, LAST_CHECKPOINT_FILE)
+        remedy = f"fix or delete {tag} (deleting it starts the training over)"
+        checkpoint = self.get_checkpoint_file()
+        if not checkpoint:
+            raise CorruptCheckpointError(f"Cannot resume: {tag} is empty; it should name a checkpoint file: {remedy}")
+        if not os.path.isfile(checkpoint):
+            raise CheckpointNotFoundError(
+                f"Cannot resume: {tag} names {os.path.basename(checkpoint)}, but {checkpoint} does not exist: {remedy}"
+            )
+        return checkpoint
 
     # -- loading ------------------------------------------------------------------------
 
@@ -198,14 +228,22 @@ class Checkpointer:
         self.logger.info("[Checkpointer] Loading from %s ...", path)
         local_path = get_local_path(path)
         checkpoint = self._load_file(local_path)
-        incompatible = self._load_model(checkpoint)
-        self.incompatible_keys = incompatible
-        if incompatible is not None:
-            self._log_incompatible_keys(incompatible, source=path)
+        if isinstance(checkpoint.get("model"), Mapping):
+            _convert_ndarray_to_tensor(checkpoint["model"], source=path)
         keys = list(self.checkpointables) if checkpointables is None else list(checkpointables)
         for key in keys:
             if key not in self.checkpointables:
                 raise KeyError(f"{key!r} is not a checkpointable of this Checkpointer ({sorted(self.checkpointables)})")
+        # Training state (optimizer...) only fits the model it was saved with.
+        self._resuming_from = path if any(key in checkpoint for key in keys) else None
+        try:
+            incompatible = self._load_model(checkpoint)
+        finally:
+            self._resuming_from = None
+        self.incompatible_keys = incompatible
+        if incompatible is not None:
+            self._log_incompatible_keys(incompatible, source=path)
+        for key in keys:
             if key in checkpoint:
                 self.logger.info("Loading %s from %s ...", key, path)
                 self.checkpointables[key].load_state_dict(checkpoint.pop(key))
@@ -236,7 +274,10 @@ class Checkpointer:
             shape_checkpoint = tuple(checkpoint_state_dict[key].shape)
             if shape_model != shape_checkpoint:
                 incorrect_shapes.append((key, shape_checkpoint, shape_model))
-                checkpoint_state_dict.pop(key)
+        if incorrect_shapes and self._resuming_from:
+            raise _model_changed_error(self._resuming_from, incorrect_shapes)
+        for key, _, _ in incorrect_shapes:
+            checkpoint_state_dict.pop(key)
         result = self.model.load_state_dict(checkpoint_state_dict, strict=False)
         loaded = [key for key in checkpoint_state_dict if key in model_state_dict]
         return IncompatibleKeys(
@@ -261,6 +302,17 @@ class Checkpointer:
         if incompatible.unexpected_keys:
             self.logger.warning(get_unexpected_parameters_message(incompatible.unexpected_keys))
         self.logger.info(format_load_summary(incompatible, source=source, missing_keys=missing))
+
+
+def _model_changed_error(path: str, incorrect_shapes: list[tuple[str, tuple[int, ...], tuple[int, ...]]]) -> Exception:
+    shown = "; ".join(f"{key}: {tuple(saved)} saved, {tuple(now)} now" for key, saved, now in incorrect_shapes[:10])
+    more = f" (and {len(incorrect_shapes) - 10} more)" if len(incorrect_shapes) > 10 else ""
+    return IncompatibleCheckpointError(
+        f"Cannot resume from {path}: the model is not the one that was saved; {len(incorrect_shapes)} tensors "
+        f"changed shape: {shown}{more}. A config value that sizes the model (e.g. MODEL.ROI_HEADS.NUM_CLASSES) "
+        "differs from the saved run's. Restore it to resume, or start a new run (another OUTPUT_DIR, no --resume) "
+        f"that loads these weights with MODEL.WEIGHTS={path}: mismatched tensors are then skipped."
+    )
 
 
 class PeriodicCheckpointer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import torch.distributed as dist
 from torch import nn
@@ -30,6 +30,34 @@ def _is_main_process() -> bool:
     return not _is_distributed() or dist.get_rank() == 0
 
 
+_URL_SCHEMES = ("http", "https", "file", "detectron2")
+
+
+def _split_matching_heuristics(path: str) -> tuple[str, bool]:
+    """``path`` without a ``?matching_heuristics=True`` query, and whether it had one.
+
+    A file that exists under the exact name given is that file, ``?`` and all; so is a local
+    name whose ``?`` starts no ``key=value`` query. A URL keeps its other queries.
+    """
+    if not path or os.path.exists(path):
+        return path, False
+    parsed = urlparse(path)
+    if not parsed.query:
+        return path, False
+    queries = parse_qs(parsed.query, keep_blank_values=True)
+    requested = queries.pop(_MATCHING_HEURISTICS_QUERY, ["False"]) == ["True"]
+    if parsed.scheme in _URL_SCHEMES:
+        return parsed._replace(query=urlencode(queries, doseq=True)).geturl(), requested
+    if any(value != [""] for value in queries.values()):
+        raise ValueError(
+            f"Unsupported query {parsed.query!r} in checkpoint path {path} (no file has this exact name): "
+            f"the only option is ?{_MATCHING_HEURISTICS_QUERY}=True"
+        )
+    if queries:
+        return path, False  # a local file name with a "?" in it, like "what?.pth"
+    return parsed._replace(query="").geturl(), requested
+
+
 class DetectionCheckpointer(Checkpointer):
     """A :class:`Checkpointer` that also reads detectron2 model-zoo ``.pkl``, Caffe2 Detectron
     ``.pkl`` and pycls ``.pyth`` files, matches Caffe2 names to the model, and accepts
@@ -48,6 +76,7 @@ class DetectionCheckpointer(Checkpointer):
         self._matching_heuristics_requested = False
 
     def load(self, path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        path, matching_heuristics = _split_matching_heuristics(path)
         need_sync = False
         if path and isinstance(self._wrapped_model, DistributedDataParallel) and _is_distributed():
             path = get_local_path(path)
@@ -61,16 +90,7 @@ class DetectionCheckpointer(Checkpointer):
                 need_sync = True
             if not has_file:
                 path = ""  # this worker gets the weights by broadcast
-        self._matching_heuristics_requested = False
-        if path:
-            parsed = urlparse(path)
-            queries = parse_qs(parsed.query)
-            if queries.pop(_MATCHING_HEURISTICS_QUERY, ["False"]) == ["True"]:
-                self._matching_heuristics_requested = True
-            if queries:
-                raise ValueError(f"Unsupported query {parsed.query!r} in checkpoint path {path}")
-            if parsed.query:
-                path = parsed._replace(query="").geturl()
+        self._matching_heuristics_requested = matching_heuristics
         try:
             result = super().load(path, *args, **kwargs)
         finally:

@@ -32,3 +32,11 @@ class UnsafeCheckpointError(CheckpointError, pickle.UnpicklingError):
 
 class CheckpointDownloadError(CheckpointError, OSError):
     """A checkpoint URL could not be downloaded."""
+
+
+class CheckpointSaveError(CheckpointError, OSError):
+    """A checkpoint (or another file modet writes atomically) could not be written: full disk, no permission."""
+
+
+class IncompatibleCheckpointError(CheckpointError, ValueError):
+    """A training state (optimizer, trainer...) cannot be restored: the model differs from the saved one."""

@@ -3,32 +3,41 @@
 - :func:`get_local_path` turns a local path, ``file://`` URL, ``http(s)://`` URL (downloaded
   once into the cache dir) or ``detectron2://`` model-zoo shorthand into a local file path.
 - :func:`atomic_write` writes a file so that readers see the old content or the new one,
-  never a partial file: temporary file in the same folder, fsync, ``os.replace``.
+  never a partial file: temporary file in the same folder, fsync, ``os.replace``. A failed
+  write (a full disk included) removes its temporary file; one left by a killed process is
+  removed by the next :func:`atomic_write` into that folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
+import re
+import shutil
+import socket
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from urllib.parse import unquote, urlparse
 
 from tqdm import tqdm
 
-from .errors import CheckpointDownloadError
+from .errors import CheckpointDownloadError, CheckpointSaveError
 
 __all__ = [
     "CACHE_DIR_ENV",
     "DETECTRON2_URL_PREFIX",
     "atomic_write",
     "atomic_write_text",
+    "describe_write_failure",
     "download",
     "get_cache_dir",
     "get_local_path",
+    "remove_stale_temporary_files",
     "resolve_url",
 ]
 
@@ -137,18 +146,84 @@ def _current_umask() -> int:
     return mask
 
 
+def _host_tag() -> str:
+    return f"{zlib.crc32(socket.gethostname().encode()):08x}"
+
+
+# ".<target name>.modet-<host>-<pid>-<random>.tmp": dot-prefixed and ending in ".tmp" so no
+# checkpoint listing picks it up; the host and pid say whether its writer is still alive.
+_TEMPORARY_NAME = re.compile(r"^\..+\.modet-(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-[a-z0-9_]+\.tmp$")
+
+
+def _process_is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but belongs to someone else
+        return True
+    return True
+
+
+def remove_stale_temporary_files(directory: str) -> list[str]:
+    """Remove the temporary files of :func:`atomic_write` calls whose process died in ``directory``.
+
+    Only files named by modet's own pattern, written on this machine by a process that no
+    longer exists, are removed (a save still running elsewhere keeps its file); returns them.
+    """
+    if os.name == "nt":  # os.kill(pid, 0) is not a liveness query there
+        return []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    host = _host_tag()
+    removed = []
+    for name in names:
+        match = _TEMPORARY_NAME.match(name)
+        if match is None or match["host"] != host or _process_is_alive(int(match["pid"])):
+            continue
+        path = os.path.join(directory, name)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+            removed.append(path)
+            logger.info("Removed %s, left by an interrupted save", path)
+    return removed
+
+
+def describe_write_failure(exc: BaseException, directory: str) -> str:
+    """What went wrong in a failed write, in words: a full disk says so, with the free space left."""
+    cause: BaseException | None = exc
+    while cause is not None and not (isinstance(cause, OSError) and cause.errno is not None):
+        cause = cause.__cause__ or cause.__context__
+    try:
+        free = f"{shutil.disk_usage(directory).free / 2**20:.1f} MiB free in {directory}"
+    except OSError:
+        free = f"free space in {directory} unknown"
+    if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return f"the disk is full ({os.strerror(cause.errno)}; {free})"
+    if isinstance(cause, OSError):
+        return f"{os.strerror(cause.errno)} ({free})"
+    first_line = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first_line} ({free})"
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str]) -> Iterator[str]:
     """Yield a temporary path in ``path``'s folder; on success fsync it and rename it to ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left as it was.
+    On any exception the temporary file is removed and ``path`` is left as it was; an
+    ``OSError`` (a full disk...) becomes a :class:`CheckpointSaveError` that says so.
+    Temporary files that killed processes left in the folder are removed first.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    # A dot-prefixed name that ends in ".tmp" so no checkpoint listing ever picks it up.
-    fd, tmp_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    remove_stale_temporary_files(directory)
+    prefix = f".{os.path.basename(path)}.modet-{_host_tag()}-{os.getpid()}-"
+    fd, tmp_path = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
     os.close(fd)
+    existed = os.path.exists(path)
     try:
         os.chmod(tmp_path, 0o666 & ~_current_umask())
         yield tmp_path
@@ -156,11 +231,26 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[str]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp_path)
-        raise
+        if isinstance(exc, CheckpointSaveError) or not _is_write_failure(exc):
+            raise
+        kept = f"{path} is unchanged" if existed else f"no file {path} was created"
+        raise CheckpointSaveError(
+            f"Could not write {path}: {describe_write_failure(exc, directory)}. {kept}; the partial file was removed."
+        ) from exc
     _fsync_directory(directory)
+
+
+def _is_write_failure(exc: BaseException) -> bool:
+    """An OSError, or an error a writer raised while handling one (torch.save wraps them in RuntimeError)."""
+    chain: BaseException | None = exc
+    while chain is not None:
+        if isinstance(chain, OSError):
+            return True
+        chain = chain.__cause__ or chain.__context__
+    return False
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

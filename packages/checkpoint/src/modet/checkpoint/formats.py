@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -154,6 +155,33 @@ def _check_readable(path: str) -> None:
         raise CorruptCheckpointError(f"Cannot read checkpoint {path}: the file is empty (0 bytes)")
 
 
+def _weights_only_refusal(path: str, torch_message: str) -> str:
+    """Why ``path`` is refused and how to convert it safely, from torch's weights-only error.
+
+    torch's own text suggests ``weights_only=False``, which would run whatever the file names:
+    it is not repeated here.
+    """
+    found = re.search(r"GLOBAL ([\w.]+)", torch_message)
+    if found is None:
+        what = "objects that torch.load(weights_only=True) cannot rebuild without running code from the file"
+        allow = ""
+    else:
+        name = found.group(1)
+        what = (
+            f"an object of class {name}, which torch.load(weights_only=True) does not rebuild "
+            "(rebuilding arbitrary classes can run code from the file)"
+        )
+        allow = (
+            f" If you trust the class {name} itself (not just the file), allow only it: "
+            f"`with torch.serialization.safe_globals([{name}]): checkpointer.load(...)`."
+        )
+    return (
+        f"Refusing to load {path}: it holds {what}. To convert it safely, save just its weights where the "
+        'file was made: `torch.save({"model": model.state_dict()}, "weights.pth")` (tensors only, which '
+        f"load without running code).{allow}"
+    )
+
+
 def load_checkpoint_file(path: str) -> dict[str, Any]:
     """Read a local checkpoint file with its format's loader; the result always has ``"model"``."""
     _check_readable(path)
@@ -164,10 +192,7 @@ def load_checkpoint_file(path: str) -> dict[str, Any]:
         raise
     except pickle.UnpicklingError as exc:
         if "weights only" in str(exc).lower():
-            raise UnsafeCheckpointError(
-                f"Refusing to load {path}: it needs objects that torch.load(weights_only=True) does not "
-                f"allow, so loading it could run code. Cause: {str(exc).splitlines()[0]}"
-            ) from exc
+            raise UnsafeCheckpointError(_weights_only_refusal(path, str(exc))) from exc
         raise CorruptCheckpointError(f"Cannot read checkpoint {path} as {fmt.name}: {exc}") from exc
     except Exception as exc:
         # A format's reader fails in its own way (EOFError, zip errors, SafetensorError...):
