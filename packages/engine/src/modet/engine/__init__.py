@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "AMPTrainer": "train_loop",
+    "DataLoaderExhaustedError": "train_loop",
     "HookBase": "train_loop",
     "SimpleTrainer": "train_loop",
     "TrainerBase": "train_loop",

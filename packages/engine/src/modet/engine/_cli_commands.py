@@ -141,7 +141,12 @@ def predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input", nargs="+", required=True, metavar="IMAGE", help="image files, folders or glob patterns"
     )
-    parser.add_argument("--output", required=True, metavar="DIR", help="folder for <name>.png and <name>.json")
+    parser.add_argument(
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="folder for <name>.png and <name>.json (not a folder of the inputs: they are never overwritten)",
+    )
     parser.add_argument("--confidence-threshold", type=float, default=0.5, help="minimum score of shown instances")
     add_config_arguments(parser)
 
@@ -183,15 +188,43 @@ def _reason(exc: Exception) -> str:
 
 
 def _check_readable(path: str) -> None:
+    """CLIError unless ``path`` decodes completely (a truncated file fails here, not mid-run)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path):
-            pass
-    except (UnidentifiedImageError, OSError) as exc:
+        with Image.open(path) as image:
+            image.load()  # decodes every pixel: a header alone does not prove the file whole
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise CLIError(
-            f"cannot read image {path}: not an image file or a format Pillow cannot open ({type(exc).__name__})"
+            f"cannot read image {path}: not an image file, a truncated one, or a format Pillow cannot open "
+            f"({type(exc).__name__}: {_reason(exc)})"
         ) from None
+
+
+def check_outputs_spare_inputs(paths: Sequence[str], output_dir: str) -> None:
+    """CLIError when ``output_dir`` holds an input image: outputs there could replace inputs.
+
+    ``<name>.png`` is written for each input, so ``--output`` equal to an input's folder would
+    overwrite ``<name>.png`` inputs (and mix predictions into the inputs of the next run).
+    """
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise CLIError(f"--output {output_dir} is a file, not a folder")
+    if not os.path.isdir(output_dir):
+        return  # a new folder holds no input
+    for path in paths:
+        if os.path.samefile(os.path.dirname(os.path.abspath(path)), output_dir):
+            raise CLIError(
+                f"--output {output_dir} is the folder of input image {path}: predictions would be written among the "
+                "inputs, replacing any of the same name; choose another --output folder"
+            )
+
+
+def _write_atomically(path: str, write: Any) -> None:
+    """``write(temporary_path)``, then rename onto ``path``: a crash never leaves half a file."""
+    from modet.checkpoint.file_io import atomic_write
+
+    with atomic_write(path) as tmp:
+        write(tmp)
 
 
 def instances_to_records(instances: Any, class_names: Sequence[str] | None) -> list[dict[str, Any]]:
@@ -249,12 +282,14 @@ def _set_score_thresholds(cfg: Any, threshold: float) -> None:
 
 
 def predict_main(args: argparse.Namespace) -> int:
+    from PIL import Image
     from tqdm import tqdm
 
     if not 0.0 <= args.confidence_threshold <= 1.0:
         raise CLIError(f"--confidence-threshold must be in [0, 1], got {args.confidence_threshold}")
-    # Check every input before the (slow) model build.
+    # Check every input (and where outputs go) before the (slow) model build and any write.
     paths = expand_inputs(args.input)
+    check_outputs_spare_inputs(paths, args.output)
     for path in paths:
         _check_readable(path)
     cfg = load_config(args.config_file, args.opts)
@@ -271,8 +306,10 @@ def predict_main(args: argparse.Namespace) -> int:
         image = read_image_rgb(path)
         outputs = predictor(image)
         stem = _output_stem(path, used)
-        Visualizer(image, predictor.metadata).draw_outputs(outputs, args.confidence_threshold).save(
-            os.path.join(args.output, stem + ".png")
+        drawn = Visualizer(image, predictor.metadata).draw_outputs(outputs, args.confidence_threshold)
+        _write_atomically(
+            os.path.join(args.output, stem + ".png"),
+            lambda tmp, drawn=drawn: Image.fromarray(drawn.get_image()).save(tmp, format="PNG"),
         )
         result: dict[str, Any] = {"file_name": os.path.abspath(path), "height": image.shape[0], "width": image.shape[1]}
         if "instances" in outputs:
@@ -280,9 +317,13 @@ def predict_main(args: argparse.Namespace) -> int:
             result["instances"] = [r for r in records if r.get("score", 1.0) >= args.confidence_threshold]
         if "panoptic_seg" in outputs:
             result["segments_info"] = outputs["panoptic_seg"][1]
-        with open(os.path.join(args.output, stem + ".json"), "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=1)
+        _write_atomically(os.path.join(args.output, stem + ".json"), lambda tmp, result=result: _dump_json(result, tmp))
     return 0
+
+
+def _dump_json(obj: Any, path: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1)
 
 
 # -- train --------------------------------------------------------------------------------

@@ -136,7 +136,25 @@ def _selected_command(argv: Sequence[str], commands: dict[str, Subcommand]) -> s
     return next((arg for arg in argv if arg in commands), None)
 
 
+def _worker_error(exc: BaseException) -> str | None:
+    """The error a worker process of ``launch`` died with, without its traceback.
+
+    torch.multiprocessing reports it as one exception whose text is the worker's whole
+    traceback; the error itself is what follows the last indented (frame) line.
+    """
+    if type(exc).__name__ != "ProcessRaisedException":
+        return None
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    frames = [i for i, line in enumerate(lines) if line[:1].isspace()]
+    error_lines = lines[frames[-1] + 1 :] if frames else lines[-1:]
+    process = getattr(exc, "error_index", None)
+    return f"process {process}: {' '.join(error_lines)}" if process is not None else " ".join(error_lines)
+
+
 def _one_line(exc: BaseException) -> str:
+    worker_error = _worker_error(exc)
+    if worker_error is not None:
+        return " ".join(worker_error.split())
     message = str(exc)
     if isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
         message = exc.args[0]  # KeyError's str() adds quotes

@@ -37,6 +37,7 @@ __all__ = [
     "TorchMemoryStats",
     "TorchProfiler",
     "TrainingProgressBar",
+    "check_finite_weights",
     "flatten_results_dict",
     "get_bn_modules",
     "update_bn_stats",
@@ -148,20 +149,49 @@ class PeriodicWriter(HookBase):
             writer.close()
 
 
+def check_finite_weights(model: torch.nn.Module | None, iteration: int) -> None:
+    """Raise FloatingPointError naming the tensors of ``model`` that hold NaN or inf.
+
+    Called before every training checkpoint, so a diverged run never overwrites
+    ``last_checkpoint`` with weights it cannot resume from. ``None`` (a checkpointer without
+    a model) is not checked.
+    """
+    if model is None:
+        return
+    state = model.state_dict()
+    floating = {k: v for k, v in state.items() if v.is_floating_point()}
+    if not floating:
+        return
+    finite = torch.stack([torch.isfinite(v).all() for v in floating.values()])
+    if bool(finite.all()):
+        return
+    bad = [k for k, ok in zip(floating, finite.tolist()) if not ok]
+    raise FloatingPointError(
+        f"Weights became infinite or NaN at iteration={iteration} in {len(bad)} tensors "
+        f"({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}); no checkpoint is saved, the last one is kept"
+    )
+
+
 class PeriodicCheckpointer(_PeriodicCheckpointer, HookBase):
     """modet.checkpoint's ``PeriodicCheckpointer`` as a hook: save every ``period`` iterations and at the end.
 
     The checkpoint of iteration ``i`` (0-based) holds ``iteration=i``; ``max_iter`` is taken
     from the trainer. Put it after ``LRScheduler`` so the saved schedule is the one of the
-    next iteration.
+    next iteration. Weights that hold NaN or inf are never saved (``FloatingPointError``).
     """
 
     def before_train(self) -> None:
         self.max_iter = self.trainer.max_iter
 
+    def _saves_at(self, iteration: int) -> bool:
+        return (iteration + 1) % self.period == 0 or (self.max_iter is not None and iteration >= self.max_iter - 1)
+
     def after_step(self) -> None:
+        iteration = self.trainer.iter
+        if self._saves_at(iteration):
+            check_finite_weights(getattr(self.checkpointer, "model", None), iteration)
         # No step() after training: the last iteration already saved "<prefix>_final".
-        self.step(self.trainer.iter)
+        self.step(iteration)
 
 
 def _compare(mode: str) -> Callable[[float, float], bool]:
@@ -207,6 +237,7 @@ class BestCheckpointer(HookBase):
         if self.best_metric is None or self._compare(value, self.best_metric):
             previous = self.best_metric
             if self._update_best(value, metric_iter):
+                check_finite_weights(getattr(self._checkpointer, "model", None), metric_iter)
                 self._checkpointer.save(self._file_prefix, iteration=metric_iter)
                 logger.info("Saved best model: %s = %.5f (previous best %s)", self._val_metric, value, previous)
 

@@ -19,9 +19,13 @@ from modet.core.events import EventStorage, get_event_storage
 
 from . import comm
 
-__all__ = ["AMPTrainer", "HookBase", "SimpleTrainer", "TrainerBase"]
+__all__ = ["AMPTrainer", "DataLoaderExhaustedError", "HookBase", "SimpleTrainer", "TrainerBase"]
 
 logger = logging.getLogger(__name__)
+
+
+class DataLoaderExhaustedError(RuntimeError):
+    """The training data loader stopped before ``max_iter`` (a finite loader)."""
 
 
 class HookBase:
@@ -92,8 +96,10 @@ class TrainerBase:
                     self.after_step()
                 # iter == max_iter tells after_train that training finished rather than failed.
                 self.iter += 1
-            except Exception:
-                logger.exception("Exception during training:")
+            except Exception as exc:
+                # One line on the console; the traceback goes to the log file (DEBUG level).
+                logger.error("Exception during training at iteration %d: %s: %s", self.iter, type(exc).__name__, exc)
+                logger.debug("Traceback of the exception during training:", exc_info=True)
                 raise
             finally:
                 self.after_train()
@@ -185,7 +191,9 @@ class SimpleTrainer(TrainerBase):
 
     The model takes a batch from ``data_loader`` (an iterable, usually infinite) and returns a
     dict of scalar losses (or one loss tensor). A non-finite total loss raises
-    ``FloatingPointError`` naming the iteration and the loss terms, before the weights change.
+    ``FloatingPointError`` naming the iteration and the loss terms, before the weights change;
+    the check runs every iteration, whatever ``gather_metric_period`` and
+    ``async_write_metrics`` are. A loader that runs out raises :class:`DataLoaderExhaustedError`.
     The saved state includes the optimizer and the random number generators, so a resumed run
     continues exactly as an uninterrupted one would (given a data loader that does too).
     """
@@ -224,8 +232,22 @@ class SimpleTrainer(TrainerBase):
 
     def _next_batch(self) -> tuple[Any, float]:
         start = time.perf_counter()
-        data = next(self._data_loader_iter)
+        try:
+            data = next(self._data_loader_iter)
+        except StopIteration:
+            raise DataLoaderExhaustedError(
+                f"The training data loader ran out of batches at iteration {self.iter} (training started at "
+                f"{self.start_iter}, max_iter={self.max_iter}): each iteration takes one batch. Use an infinite "
+                "loader (modet.data's build_detection_train_loader gives one) or fewer iterations (SOLVER.MAX_ITER)."
+            ) from None
         return data, time.perf_counter() - start
+
+    def _check_finite_loss(self, losses: torch.Tensor, loss_dict: Mapping[str, torch.Tensor]) -> None:
+        """Raise FloatingPointError on a NaN/inf loss, before backward and the optimizer step."""
+        if bool(torch.isfinite(losses.detach()).all()):
+            return
+        terms = {k: float(v.detach().float().mean()) for k, v in loss_dict.items()}
+        raise FloatingPointError(f"Loss became infinite or NaN at iteration={self.iter}!\nloss_dict = {terms}")
 
     @staticmethod
     def _total_loss(loss_dict: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -247,6 +269,7 @@ class SimpleTrainer(TrainerBase):
             self.optimizer.zero_grad()
         with self._forward_context():
             losses, loss_dict = self._total_loss(self.model(data))
+        self._check_finite_loss(losses, loss_dict)
         if not self.zero_grad_before_forward:
             self.optimizer.zero_grad()
         self._backward(losses)
