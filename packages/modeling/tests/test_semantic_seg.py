@@ -129,7 +129,11 @@ def _with(batch: list[dict], index: int, **changes) -> list[dict]:
 @pytest.mark.parametrize(
     ("change", "error", "message"),
     [
-        ({"sem_seg": torch.zeros(60, 81, dtype=torch.long)}, ValueError, r"input 1 'sem_seg' has shape \(60, 81\)"),
+        (
+            {"sem_seg": torch.zeros(60, 81, dtype=torch.long)},
+            ValueError,
+            r"batched_inputs\[1\]\['sem_seg'\] has shape \(60, 81\)",
+        ),
         ({"sem_seg": torch.zeros(60, 80)}, TypeError, "integer dtype"),
         ({"sem_seg": torch.zeros(1, 60, 80, dtype=torch.long)}, ValueError, "must be"),
         ({"sem_seg": torch.full((60, 80), NUM_CLASSES)}, ValueError, rf"label\(s\) \[{NUM_CLASSES}\] outside"),
@@ -146,9 +150,9 @@ def test_missing_sem_seg_in_training_is_a_clear_error(model):
     model.train()
     batch = synthetic_batch()
     del batch[0]["sem_seg"]
-    with EventStorage(), pytest.raises(ValueError, match=r"'sem_seg' is missing from input\(s\) \[0\]"):
+    with EventStorage(), pytest.raises(KeyError, match=r"batched_inputs\[0\] has no 'sem_seg' key"):
         model(batch)
-    with EventStorage(), pytest.raises(ValueError, match="missing"):
+    with EventStorage(), pytest.raises(KeyError, match="no 'sem_seg' key"):
         model([{"image": x["image"]} for x in batch])
 
 

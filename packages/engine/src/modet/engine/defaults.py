@@ -233,13 +233,16 @@ class DefaultPredictor:
             return param.device
         return torch.device(self.cfg.MODEL.DEVICE)
 
-    def preprocess(self, original_image: np.ndarray) -> dict[str, Any]:
-        """The model input dict of one image: channels in the model's order, resized, CHW float32."""
-        original_image = check_image(original_image)
+    def preprocess(self, original_image: np.ndarray, name: str = "image") -> dict[str, Any]:
+        """The model input dict of one image: channels in the model's order, resized, CHW float32.
+
+        ``name`` names the image in errors (bad shape or dtype; too elongated to resize).
+        """
+        original_image = check_image(original_image, name)
         if self.image_format != self.input_format:
             original_image = original_image[:, :, ::-1]
         height, width = original_image.shape[:2]
-        image = resize_shortest_edge(original_image, self.min_size_test, self.max_size_test)
+        image = resize_shortest_edge(original_image, self.min_size_test, self.max_size_test, name)
         tensor = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)), dtype=torch.float32)
         return {"image": tensor.to(self.device), "height": height, "width": width}
 
@@ -259,7 +262,7 @@ class DefaultPredictor:
         """
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        inputs = [self.preprocess(check_image(img, f"images[{i}]")) for i, img in enumerate(images)]
+        inputs = [self.preprocess(img, f"images[{i}]") for i, img in enumerate(images)]
         step = batch_size or max(len(inputs), 1)
         outputs: list[dict[str, Any]] = []
         for start in range(0, len(inputs), step):

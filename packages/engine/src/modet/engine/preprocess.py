@@ -26,12 +26,22 @@ def shortest_edge_output_shape(height: int, width: int, short_edge_length: int, 
     return int(new_h + 0.5), int(new_w + 0.5)
 
 
-def resize_shortest_edge(image: np.ndarray, short_edge_length: int, max_size: int) -> np.ndarray:
-    """Resize an HxWxC uint8 image like ``ResizeShortestEdge([s, s], max_size)``; 0 keeps it as is."""
+def resize_shortest_edge(image: np.ndarray, short_edge_length: int, max_size: int, name: str = "image") -> np.ndarray:
+    """Resize an HxWxC uint8 image like ``ResizeShortestEdge([s, s], max_size)``; 0 keeps it as is.
+
+    An image so elongated that a side would shrink below one pixel is a ValueError naming it
+    (``name``), its shape and the sizes.
+    """
     if short_edge_length == 0:
         return image
     height, width = image.shape[:2]
     new_h, new_w = shortest_edge_output_shape(height, width, short_edge_length, max_size)
+    if min(new_h, new_w) < 1:
+        raise ValueError(
+            f"{name} of shape {tuple(image.shape)} is too elongated for the model: resized so its short side is "
+            f"{short_edge_length} and its long side at most {max_size} (INPUT.MIN_SIZE_TEST / MAX_SIZE_TEST), it "
+            f"would be {new_h}x{new_w} pixels; crop it or cut it into tiles"
+        )
     if (new_h, new_w) == (height, width):
         return image
     resized = Image.fromarray(np.ascontiguousarray(image)).resize((new_w, new_h), Image.Resampling.BILINEAR)

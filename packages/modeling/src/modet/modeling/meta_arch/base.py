@@ -58,15 +58,36 @@ class ImageModel(nn.Module):
         """Fail at the boundary on bad input (see :func:`check_batched_inputs`) and, in training,
         on a missing ``EventStorage`` when the model logs to one."""
         check_batched_inputs(
-            batched_inputs, self.pixel_mean.shape[0], training=self.training, needs_instances=needs_instances
+            batched_inputs,
+            self.pixel_mean.shape[0],
+            training=self.training,
+            needs_instances=needs_instances,
+            num_classes=self._gt_num_classes(),
+            sem_seg=self._sem_seg_labels(),
         )
         if self.training and needs_event_storage:
             get_event_storage()  # raises the clear "inside a 'with EventStorage()'" error up front
 
+    def _gt_num_classes(self) -> int | None:
+        """The number of classes ``gt_classes`` index into (None: the model reads no classes)."""
+        for owner in (self, getattr(self, "roi_heads", None)):
+            num_classes = getattr(owner, "num_classes", None)
+            if isinstance(num_classes, int):
+                return num_classes
+        return None
+
+    def _sem_seg_labels(self) -> tuple[int | None, int] | None:
+        """(num_classes, ignore_value) of the semantic head, if the model has one."""
+        head = getattr(self, "sem_seg_head", None)
+        if head is None:
+            return None
+        return getattr(head, "num_classes", None), head.ignore_value
+
     def preprocess_image(self, batched_inputs: list[dict[str, Any]]) -> ImageList:
-        """Normalise, pad and batch the input images."""
+        """Normalise, pad and batch the input images (any real dtype, computed in the model's dtype)."""
         images = [self._move_to_current_device(x["image"]) for x in batched_inputs]
-        images = [(x - self.pixel_mean) / self.pixel_std for x in images]
+        # uint8 and float16 images are promoted to float32 by the arithmetic; float64 ones are cast.
+        images = [(x.to(self.pixel_mean.dtype) - self.pixel_mean) / self.pixel_std for x in images]
         return ImageList.from_tensors(
             images, self.backbone.size_divisibility, padding_constraints=self.backbone.padding_constraints
         )

@@ -31,49 +31,23 @@ from feature maps.
 def gather_sem_seg_targets(
     batched_inputs: list[dict[str, Any]], model: ImageModel, *, owner: str, required: bool
 ) -> Tensor | None:
-    """Check every input's ``sem_seg`` and pad them into one (N, H, W) int64 batch on ``model``'s device.
+    """Pad every input's ``sem_seg`` into one (N, H, W) int64 batch on ``model``'s device.
 
-    Each ``sem_seg`` must be an integer (H, W) tensor the size of its image, with values in
-    ``[0, num_classes)`` of ``model.sem_seg_head`` or equal to its ``ignore_value``, which also
-    fills the padding (to the backbone's size divisibility, like the images). Returns None when no
-    input has ``sem_seg`` and ``required`` is False; ``owner`` names the model in errors.
+    The inputs were checked by the model's ``_check_inputs`` (see ``input_checks``); the
+    padding (to the backbone's size divisibility, like the images) holds the head's
+    ``ignore_value``. Returns None when no input has ``sem_seg`` and ``required`` is False;
+    ``owner`` names the model in errors.
     """
-    ignore_value = model.sem_seg_head.ignore_value
-    num_classes = getattr(model.sem_seg_head, "num_classes", None)
     present = ["sem_seg" in x for x in batched_inputs]
     if not any(present) and not required:
         return None
     if not all(present):
         missing = [i for i, p in enumerate(present) if not p]
         raise ValueError(f"{owner}: 'sem_seg' is missing from input(s) {missing}; training needs it in every input")
-
-    targets = []
-    for i, item in enumerate(batched_inputs):
-        sem_seg = item["sem_seg"]
-        if not isinstance(sem_seg, Tensor):
-            raise TypeError(f"{owner}: input {i} 'sem_seg' must be a torch.Tensor, got {type(sem_seg).__name__}")
-        if sem_seg.dtype.is_floating_point or sem_seg.dtype.is_complex or sem_seg.dtype == torch.bool:
-            raise TypeError(f"{owner}: input {i} 'sem_seg' must have an integer dtype (int64), got {sem_seg.dtype}")
-        expected = tuple(item["image"].shape[-2:])
-        if tuple(sem_seg.shape) != expected:
-            raise ValueError(
-                f"{owner}: input {i} 'sem_seg' has shape {tuple(sem_seg.shape)}, but must be (H, W) = {expected}, "
-                "the size of its 'image'"
-            )
-        targets.append(sem_seg.to(device=model.device, dtype=torch.long))
-
-    if num_classes is not None:
-        stacked = torch.cat([t.flatten() for t in targets])
-        bad = (stacked != ignore_value) & ((stacked < 0) | (stacked >= num_classes))
-        if bool(bad.any()):
-            values = torch.unique(stacked[bad])[:10].tolist()
-            raise ValueError(
-                f"{owner}: 'sem_seg' holds label(s) {values} outside [0, {num_classes}) that are not the "
-                f"ignore value {ignore_value} (MODEL.SEM_SEG_HEAD.NUM_CLASSES / IGNORE_VALUE)"
-            )
+    targets = [item["sem_seg"].to(device=model.device, dtype=torch.long) for item in batched_inputs]
     backbone = model.backbone
     return ImageList.from_tensors(
-        targets, backbone.size_divisibility, ignore_value, backbone.padding_constraints
+        targets, backbone.size_divisibility, model.sem_seg_head.ignore_value, backbone.padding_constraints
     ).tensor
 
 
