@@ -89,9 +89,9 @@ def test_missing_file_is_named(tmp_path, defaults):
         defaults.merge_from_file(tmp_path / "nope.yaml")
 
 
-def test_old_config_version_is_refused(tmp_path, defaults):
-    path = write(tmp_path / "v1.yaml", "VERSION: 1\n")
-    with pytest.raises(ConfigError, match="VERSION 1"):
+def test_config_version_newer_than_the_defaults_is_refused(tmp_path, defaults):
+    path = write(tmp_path / "v3.yaml", "VERSION: 3\n")
+    with pytest.raises(ConfigError, match="VERSION 3"):
         defaults.merge_from_file(path)
 
 

@@ -2,7 +2,8 @@
 
 The global registry is filled once, lazily, by calling every plugin's
 ``modet_register_components`` hook. detectron2-style registry objects
-(``BACKBONE_REGISTRY = Registry("backbone")``) are views on it.
+(``BACKBONE_REGISTRY = Registry("backbone")``) are views on it. ``locate`` and
+``convert_target_to_string`` map config strings to objects, as in ``detectron2.utils.registry``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from typing import Any, TypeVar
 
 import attrs
 
+from .locate import convert_target_to_string as convert_target_to_string
+from .locate import locate as locate
+
 T = TypeVar("T")
+
+#: detectron2's spelling (``detectron2.utils.registry._convert_target_to_string``).
+_convert_target_to_string = convert_target_to_string
 
 #: detectron2's registries; plugins may add kinds of their own.
 KINDS = (

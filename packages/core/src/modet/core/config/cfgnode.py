@@ -74,15 +74,35 @@ class CfgNode(_YacsCfgNode):
         return _merge_dicts(merged, cfg)
 
     def merge_from_file(self, cfg_filename: str | os.PathLike[str], allow_unsafe: bool = False) -> None:
-        """Merge a detectron2/modet YAML file (with its ``_BASE_`` chain) into this config."""
-        loaded = self.load_yaml_with_base(cfg_filename, allow_unsafe=allow_unsafe)
-        version = loaded.get("VERSION", LATEST_VERSION)
-        if version != LATEST_VERSION:
-            raise ConfigError(
-                f"{os.fspath(cfg_filename)} has VERSION {version}; modet reads VERSION {LATEST_VERSION} "
-                "configs (detectron2's current format)"
-            )
-        self.merge_from_dict(loaded)
+        """Merge a detectron2/modet YAML file (with its ``_BASE_`` chain) into this config.
+
+        A file of an older ``VERSION`` (0 or 1; guessed from its keys when it has none) is read
+        as detectron2 reads it: merged into this config's defaults downgraded to that version,
+        then upgraded back (see :mod:`.compat`).
+        """
+        from .compat import downgrade_config, guess_version, upgrade_config
+
+        filename = os.fspath(cfg_filename)
+        loaded = self.load_yaml_with_base(filename, allow_unsafe=allow_unsafe)
+        version = loaded.get("VERSION")
+        if version is None:
+            version = guess_version(type(self)(loaded), filename)
+        latest = self.get("VERSION", LATEST_VERSION)
+        if not isinstance(version, int) or not 0 <= version <= latest:
+            raise ConfigError(f"{filename} has VERSION {version!r}; modet reads configs of VERSION 0 to {latest}")
+        if version == latest:
+            self.merge_from_dict(loaded)
+            return
+        if self.is_frozen():
+            raise AttributeError(f"cannot merge {filename} into a frozen config")
+        logger.warning(
+            "Loading an old v%d config file '%s' by automatically upgrading to v%d.", version, filename, latest
+        )
+        old_self = downgrade_config(self, to_version=version)
+        old_self.merge_from_dict(loaded)
+        upgraded = upgrade_config(old_self, to_version=latest)
+        self.clear()
+        self.update(upgraded)
 
     def merge_from_dict(self, loaded: dict[str, Any]) -> None:
         """Merge a plain dict, carrying top-level sections no installed package defines."""
