@@ -8,6 +8,8 @@ import pytest
 import yaml
 
 from modet.core import get_cfg, list_plugins, plugins
+from modet.core.config import config_key_owners
+from modet.core.config.absent import FAMILY_KEYS, family_owner
 from modet_test_support.parity import FIXTURES as PARITY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +70,26 @@ def test_get_cfg_equals_detectron2_defaults():
     assert sorted(set(expected) - set(actual)) == []
     assert sorted(set(actual) - set(expected)) == []
     assert {k: v for k, v in actual.items() if v != expected[k]} == {}
+
+
+def test_each_key_lives_where_absent_packages_are_looked_up():
+    """config.absent.FAMILY_KEYS (which modet package defines which key prefix, used to carry
+    the keys of packages that are not installed) agrees with who really defines each key."""
+    leaves = set(flat(as_plain(get_cfg())))
+    owners = {key: owner for key, owner in config_key_owners().items() if key in leaves}
+    wrong = {
+        key: (owner.distribution, family_owner(key))
+        for key, owner in owners.items()
+        if owner.distribution != "modet-core" and family_owner(key) != owner.distribution
+    }
+    assert wrong == {}
+    defined_by = {owner.distribution for owner in owners.values()}
+    assert set(FAMILY_KEYS.values()) <= defined_by
+    for prefix, distribution in FAMILY_KEYS.items():
+        assert any(
+            (key == prefix or key.startswith(prefix + ".")) and owner.distribution == distribution
+            for key, owner in owners.items()
+        ), prefix
 
 
 @pytest.mark.parametrize("case", CASES)

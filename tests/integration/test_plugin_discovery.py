@@ -7,7 +7,8 @@ import textwrap
 
 import torch
 
-from modet.core import get_cfg, get_registry, list_plugins
+from modet.core import get_cfg, get_plugin_manager, get_registry, hookimpl, list_plugins
+from modet.core.config import section
 from modet.modeling import build_model
 
 
@@ -66,3 +67,45 @@ def test_blocked_plugin_is_gone_and_the_error_lists_known_names():
     )
     assert "no meta_arch named 'ToyDetector'" in result.stdout
     assert "GeneralizedRCNN  (from modet-modeling)" in result.stdout
+
+
+class InProcessPlugin:
+    """Registered by hand in a running session, after get_cfg() and build_model() were used."""
+
+    @hookimpl
+    def modet_register_components(self, registry):
+        registry.register("meta_arch", LateDetector)
+
+    @hookimpl
+    def modet_add_config(self, cfg):
+        section(cfg, "MODEL.LATE").SCALE = 2.0
+
+
+class LateDetector(torch.nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.scale = cfg.MODEL.LATE.SCALE
+
+    def forward(self, batched_inputs):
+        return [{"scaled": x["image"].float().mean() * self.scale} for x in batched_inputs]
+
+
+def test_plugin_registered_in_process_after_first_use_is_seen_without_a_reset():
+    model = build_model(toy_cfg())  # the registry and the defaults are built here
+    assert type(model).__name__ == "ToyDetector"
+    assert "LATE" not in get_cfg().MODEL
+    pm = get_plugin_manager()
+    plugin = InProcessPlugin()
+    pm.register(plugin, name="late-plugin")
+    try:
+        cfg = get_cfg()
+        assert cfg.MODEL.LATE.SCALE == 2.0
+        cfg.MODEL.META_ARCHITECTURE = "LateDetector"
+        cfg.MODEL.DEVICE = "cpu"
+        late = build_model(cfg)
+        assert type(late) is LateDetector
+        assert late([{"image": torch.ones(3, 4, 4, dtype=torch.uint8)}])[0]["scaled"] == 2.0
+        assert get_registry().entry("meta_arch", "LateDetector").provider == "late-plugin"
+    finally:
+        pm.unregister(plugin)
+    assert "LATE" not in get_cfg().MODEL

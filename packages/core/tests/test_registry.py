@@ -7,6 +7,7 @@ from modet.core.registry import (
     DuplicateComponentError,
     Registry,
     UnknownComponentError,
+    UnknownKindError,
     build_registry,
     get_registry,
 )
@@ -18,8 +19,7 @@ def build_toy(cfg):
 
 def test_register_and_get_keeps_object_and_provider():
     registry = ComponentRegistry()
-    with registry.provided_by("my-dist"):
-        registry.register("backbone", build_toy)
+    registry.register("backbone", build_toy, provider="my-dist")
     assert registry.get("backbone", "build_toy") is build_toy
     entry = registry.entry("backbone", "build_toy")
     assert entry.provider == "my-dist"
@@ -61,16 +61,28 @@ def test_lazy_target_must_name_an_attribute():
 
 def test_missing_name_lists_known_names_with_providers():
     registry = ComponentRegistry()
-    with registry.provided_by("dist-a"):
-        registry.register("backbone", build_toy, name="alpha")
-    with registry.provided_by("dist-b"):
-        registry.register("backbone", build_toy, name="beta")
+    registry.register("backbone", build_toy, name="alpha", provider="dist-a")
+    registry.register("backbone", build_toy, name="beta", provider="dist-b")
     with pytest.raises(UnknownComponentError) as info:
         registry.get("backbone", "gamma")
     message = str(info.value)
     assert "no backbone named 'gamma'" in message
     assert "alpha  (from dist-a)" in message
     assert "beta  (from dist-b)" in message
+    with pytest.raises(UnknownComponentError, match="no backbone named 'alpah'. Did you mean 'alpha'"):
+        registry.get("backbone", "alpah")
+
+
+def test_misspelt_kind_is_an_error_with_did_you_mean_not_a_new_kind():
+    registry = ComponentRegistry()
+    with pytest.raises(UnknownKindError, match="unknown component kind 'backbon'. Did you mean 'backbone'"):
+        registry.register("backbon", build_toy)
+    with pytest.raises(UnknownKindError, match="'roi_head'. Did you mean 'roi_heads'"):
+        registry.get("roi_head", "StandardROIHeads")
+    assert registry.kinds() == []
+    registry.add_kind("my_heads")
+    registry.register("my_heads", build_toy)
+    assert registry.get("my_heads", "build_toy") is build_toy
 
 
 def test_missing_kind_says_nothing_is_registered():
@@ -141,6 +153,8 @@ def test_registry_view_decorator_and_get():
     assert dict(iter(BACKBONE_REGISTRY))["build_script_backbone"] is build_script_backbone
     assert get_registry().entry("script_backbone", "build_script_backbone").provider == __name__
     assert "build_script_backbone" in repr(BACKBONE_REGISTRY)
+    assert BACKBONE_REGISTRY.unregister("build_script_backbone") is build_script_backbone
+    assert "build_script_backbone" not in BACKBONE_REGISTRY
 
 
 def test_registry_view_plain_call_and_unknown_name():
@@ -153,3 +167,51 @@ def test_registry_view_plain_call_and_unknown_name():
     assert len(view) >= 1
     with pytest.raises(UnknownComponentError, match="MyHeads"):
         view.get("NotThere")
+    view.unregister("MyHeads")
+
+
+def test_script_registrations_survive_new_plugins_and_resets():
+    view = Registry("script_survivor")
+
+    @view.register()
+    def kept(cfg):
+        return cfg
+
+    try:
+        plugins.get_plugin_manager().register(ToyPlugin(), name="late-toy")  # rebuilds the registry
+        assert view.get("kept") is kept and get_registry().get("backbone", "toy_backbone") is build_toy
+        plugins.reset_plugin_manager()
+        assert view.get("kept") is kept
+        assert ("backbone", "toy_backbone") not in get_registry()  # the in-process plugin went with the manager
+    finally:
+        view.unregister("kept")
+
+
+def test_script_registration_clashing_with_a_plugin_names_both():
+    view = Registry("backbone")
+    view.register(build_toy, name="toy_backbone")
+    try:
+        plugins.get_plugin_manager().register(ToyPlugin(), name="clashing-toy")
+        with pytest.raises(DuplicateComponentError, match=f"by clashing-toy and by {__name__}"):
+            get_registry()
+    finally:
+        view.unregister("toy_backbone")
+
+
+class WrappingPlugin:
+    """A wrapper hookimpl: runs around the others and adds after them."""
+
+    @hookimpl(wrapper=True)
+    def modet_register_components(self, registry):
+        yield
+        registry.register("backbone", build_toy, name="added_by_wrapper")
+        return None
+
+
+def test_wrapper_hookimpls_work_and_are_attributed():
+    pm = plugins.create_plugin_manager(autoload=False)
+    pm.register(ToyPlugin(), name="toy")
+    pm.register(WrappingPlugin(), name="wrapping")
+    registry = build_registry(pm)
+    assert registry.entry("backbone", "added_by_wrapper").provider == "wrapping"
+    assert registry.entry("backbone", "toy_backbone").provider == "toy"

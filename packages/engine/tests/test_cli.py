@@ -8,6 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from modet.core import hookimpl, plugins
+from modet.core.plugins import get_plugin_manager
+from modet.engine import cli
+
 
 def _modet_executable() -> list[str]:
     script = shutil.which("modet", path=os.path.dirname(sys.executable))
@@ -126,25 +130,70 @@ def test_bad_inputs_give_one_error_line_and_nonzero_exit(runs, images, case, exp
     assert not bad_out.exists()
 
 
-def test_subcommand_table_accepts_other_packages_commands(capsys):
-    from modet.engine import cli
+class EchoCommand:
+    def __init__(self, seen):
+        self.seen = seen
 
+    @hookimpl
+    def modet_subcommands(self):
+        return {"echo-test": cli.Subcommand(help="test command", main=lambda args: self.seen.append(args.argv) or 3)}
+
+
+def test_other_plugins_add_subcommands_through_the_hook():
     seen = []
-    cli.register_subcommand(
-        "echo-test",
-        cli.Subcommand(help="test command", main=lambda args: seen.append(args.argv) or 3),
+    get_plugin_manager().register(EchoCommand(seen), name="echo-plugin")
+    assert "echo-test" in cli.subcommands() and "predict" in cli.subcommands()
+    assert cli.main(["echo-test", "a", "--b"]) == 3
+    assert seen == [["a", "--b"]]
+
+
+class ClashingCommand:
+    @hookimpl
+    def modet_subcommands(self):
+        return {"predict": cli.Subcommand(help="x", main=print)}
+
+
+def test_two_plugins_claiming_one_subcommand_is_an_error_naming_both(capsys):
+    get_plugin_manager().register(ClashingCommand(), name="clash-plugin")
+    assert cli.main(["predict"]) == 1
+    err = capsys.readouterr().err
+    assert "subcommand 'predict' is provided by both plugin 'clash-plugin' and plugin 'engine' (modet-engine" in err
+
+
+class BrokenCommand:
+    @hookimpl
+    def modet_subcommands(self):
+        raise RuntimeError("broken table")
+
+
+def test_a_plugin_whose_hook_raises_is_named(capsys):
+    get_plugin_manager().register(BrokenCommand(), name="broken-cli")
+    assert cli.main(["info"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(
+        "modet: error: modet plugin 'broken-cli' failed in modet_subcommands: RuntimeError: broken table"
     )
-    try:
-        assert cli.main(["echo-test", "a", "--b"]) == 3
-        assert seen == [["a", "--b"]]
-        with pytest.raises(ValueError, match="already exists"):
-            cli.register_subcommand("predict", cli.Subcommand(help="x", main=print))
-    finally:
-        del cli.SUBCOMMANDS["echo-test"]
+    assert "MODET_BLOCKED_PLUGINS=broken-cli" in err
+
+
+def test_blocking_the_engine_plugin_removes_its_subcommands(monkeypatch, capsys):
+    monkeypatch.setenv(plugins.BLOCKED_PLUGINS_ENV, "engine")
+    plugins.reset_plugin_manager()
+    assert cli.subcommands() == {}
+    assert cli.main([]) == 2
+    err = capsys.readouterr().err
+    assert "no subcommands are registered" in err
+    assert "'engine' (modet-engine" in err and "blocked by MODET_BLOCKED_PLUGINS" in err
+
+
+def test_autoload_disabled_is_named_when_no_subcommand_is_found(monkeypatch, capsys):
+    monkeypatch.setenv(plugins.DISABLE_AUTOLOAD_ENV, "1")
+    plugins.reset_plugin_manager()
+    assert cli.main([]) == 2
+    assert "MODET_DISABLE_PLUGIN_AUTOLOAD=1 is set" in capsys.readouterr().err
 
 
 def test_training_without_data_packages_says_what_to_install(monkeypatch, capsys, config_file):
-    from modet.engine import cli
     from modet.engine.defaults import DefaultTrainer, MissingTrainDependencyError
 
     monkeypatch.setitem(sys.modules, "modet.data", None)  # makes `import modet.data` fail

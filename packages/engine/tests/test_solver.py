@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from modet.core import get_cfg
+from modet.core import CfgNode, get_cfg
 from modet.engine.solver import (
     WarmupCosineLR,
     WarmupMultiStepLR,
@@ -109,13 +109,20 @@ def test_build_lr_scheduler_from_cfg_and_resume_state():
 
 def test_unknown_scheduler_and_warmup_errors_name_the_key():
     cfg = get_cfg()
-    cfg.SOLVER.LR_SCHEDULER_NAME = "Nope"
+    # refused when set (modet-engine declares the choices) ...
+    with pytest.raises(ValueError, match="SOLVER.LR_SCHEDULER_NAME = 'Nope' is invalid: it must be one of"):
+        cfg.SOLVER.LR_SCHEDULER_NAME = "Nope"
+    with pytest.raises(ValueError, match="SOLVER.WARMUP_METHOD = 'quadratic' is invalid"):
+        cfg.merge_from_list(["SOLVER.WARMUP_METHOD", "quadratic"])
+    # ... and by the builder, for a config made without the checks (a plain tree of values)
+    unchecked = CfgNode(cfg)
+    unchecked.SOLVER.LR_SCHEDULER_NAME = "Nope"
     with pytest.raises(ValueError, match="LR_SCHEDULER_NAME 'Nope'"):
-        build_lr_scheduler(cfg, _optimizer())
-    cfg.SOLVER.LR_SCHEDULER_NAME = "WarmupMultiStepLR"
-    cfg.SOLVER.WARMUP_METHOD = "quadratic"
+        build_lr_scheduler(unchecked, _optimizer())
+    unchecked.SOLVER.LR_SCHEDULER_NAME = "WarmupMultiStepLR"
+    unchecked.SOLVER.WARMUP_METHOD = "quadratic"
     with pytest.raises(ValueError, match="WARMUP_METHOD"):
-        build_lr_scheduler(cfg, _optimizer())
+        build_lr_scheduler(unchecked, _optimizer())
 
 
 class _Net(torch.nn.Module):

@@ -16,6 +16,8 @@ from typing import Any
 
 import attrs
 
+from modet.core.plugins import ModetPluginManager, call_hook, get_plugin_manager
+
 from .errors import (
     CheckpointError,
     CheckpointNotFoundError,
@@ -81,29 +83,32 @@ class CheckpointFormat:
         return max(matches, key=len) if matches else None
 
 
-def get_checkpoint_formats() -> list[CheckpointFormat]:
-    """Every format provided by installed plugins, in hook-call order (newest plugin first)."""
-    from modet.core.plugins import get_plugin_manager
-
-    pm = get_plugin_manager()
+def _collect_formats(pm: ModetPluginManager) -> list[CheckpointFormat]:
     formats: list[CheckpointFormat] = []
     owners: dict[str, str] = {}
-    for impl in pm.hook.modet_checkpoint_formats.get_hookimpls()[::-1]:
-        provided = impl.function() or []
-        for fmt in provided:
+    for output in call_hook("modet_checkpoint_formats", pm):
+        plugin = output.plugin.describe()
+        for fmt in output.value or []:
             if not isinstance(fmt, CheckpointFormat):
                 raise TypeError(
-                    f"modet plugin {impl.plugin_name!r} returned {type(fmt).__name__} from "
+                    f"modet plugin {plugin} returned {type(fmt).__name__} from "
                     "modet_checkpoint_formats; expected modet.checkpoint.CheckpointFormat"
                 )
             if fmt.name in owners:
                 raise ValueError(
-                    f"checkpoint format {fmt.name!r} is provided by both plugin {owners[fmt.name]!r} "
-                    f"and plugin {impl.plugin_name!r}"
+                    f"checkpoint format {fmt.name!r} is provided by both plugin {owners[fmt.name]} and plugin {plugin}"
                 )
-            owners[fmt.name] = impl.plugin_name
+            owners[fmt.name] = plugin
             formats.append(fmt)
     return formats
+
+
+def get_checkpoint_formats() -> list[CheckpointFormat]:
+    """Every format provided by registered plugins, in hook-call order (newest plugin first).
+
+    Derived from the plugins: a plugin registered in-process is seen at once.
+    """
+    return list(get_plugin_manager().derived(_collect_formats))
 
 
 def _describe(formats: list[CheckpointFormat]) -> str:

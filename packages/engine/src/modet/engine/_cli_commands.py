@@ -96,9 +96,9 @@ def collect_info() -> dict[str, Any]:
         ]
     except ImportError:
         info["checkpoint_formats"] = []
-    from .cli import _subcommands
+    from .cli import subcommands
 
-    info["commands"] = sorted(_subcommands())
+    info["commands"] = sorted(subcommands())
     return info
 
 

@@ -1,13 +1,17 @@
 """The ``modet`` command: ``modet info``, ``modet predict``, ``modet train``, and subcommands of other packages.
 
-Subcommands live in one table, :data:`SUBCOMMANDS`, as :class:`Subcommand` records whose
-functions may be named lazily (``"package.module:function"``), so a subcommand can be
-implemented in another package without this module importing it. A package adds its own
-subcommand without touching this file by declaring an entry point in group ``modet.commands``
-that names a :class:`Subcommand` (or by calling :func:`register_subcommand`)::
+A subcommand is a :class:`Subcommand` record returned by a plugin's ``modet_subcommands`` hook
+(``modet.core.hookspecs``), the same way components and config keys are added: modet-engine's
+own (:data:`ENGINE_SUBCOMMANDS`) come from ``modet.engine.plugin``, and another package adds
+one from its plugin module::
 
-    [project.entry-points."modet.commands"]
-    demo = "modet.data.demo:DEMO_COMMAND"   # DEMO_COMMAND = Subcommand(help=..., main=demo_main, add_arguments=...)
+    @modet.core.hookimpl
+    def modet_subcommands():
+        return {"mytool": Subcommand(help="...", main="my_package.cli:main", add_arguments="my_package.cli:add_arguments")}
+
+``MODET_BLOCKED_PLUGINS`` and ``MODET_DISABLE_PLUGIN_AUTOLOAD`` reach subcommands like any other
+hook. Functions may be named lazily (``"package.module:function"``), so listing the
+subcommands imports nothing heavy.
 
 Errors a user can fix (a missing file, a bad config key, an unreadable image) end the command
 with one line on stderr and exit status 1; ``--debug`` shows the traceback instead.
@@ -17,16 +21,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.metadata
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 
-__all__ = ["COMMANDS_ENTRY_POINT_GROUP", "SUBCOMMANDS", "CLIError", "Subcommand", "main", "register_subcommand"]
+from modet.core.plugins import ModetPluginManager, PluginError, call_hook, get_plugin_manager
 
-COMMANDS_ENTRY_POINT_GROUP = "modet.commands"
+__all__ = ["ENGINE_SUBCOMMANDS", "CLIError", "Subcommand", "main", "subcommands"]
 
 MainFunction = Callable[[argparse.Namespace], "int | None"]
 ArgumentsFunction = Callable[[argparse.ArgumentParser], None]
@@ -67,7 +70,8 @@ class Subcommand:
         return _load(self.add_arguments) if self.add_arguments is not None else None
 
 
-SUBCOMMANDS: dict[str, Subcommand] = {
+#: modet-engine's own subcommands, registered through its plugin (``modet.engine.plugin``).
+ENGINE_SUBCOMMANDS: dict[str, Subcommand] = {
     "info": Subcommand(
         help="installed modet packages, plugins and every registered component",
         main="modet.engine._cli_commands:info_main",
@@ -91,28 +95,29 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 }
 
 
-def register_subcommand(name: str, subcommand: Subcommand) -> None:
-    """Add ``modet <name>``; a name that is already taken is an error."""
-    if name in SUBCOMMANDS:
-        raise ValueError(f"modet subcommand {name!r} already exists")
-    SUBCOMMANDS[name] = subcommand
-
-
-def _subcommands() -> dict[str, Subcommand]:
-    """Built-in subcommands plus those of installed packages (entry points ``modet.commands``)."""
-    commands = dict(SUBCOMMANDS)
-    for ep in importlib.metadata.entry_points(group=COMMANDS_ENTRY_POINT_GROUP):
-        if ep.name in commands:
-            continue
-        try:
-            loaded = ep.load()
-        except Exception as exc:  # a broken plugin must not break the other commands
-            print(f"modet: warning: subcommand {ep.name!r} ({ep.value}) failed to load: {exc}", file=sys.stderr)
-            continue
-        if not isinstance(loaded, Subcommand):
-            loaded = Subcommand(help=(getattr(loaded, "__doc__", "") or "").strip().split("\n")[0], main=loaded)
-        commands[ep.name] = loaded
+def _collect_subcommands(pm: ModetPluginManager) -> dict[str, Subcommand]:
+    commands: dict[str, Subcommand] = {}
+    owners: dict[str, str] = {}
+    for output in call_hook("modet_subcommands", pm):
+        plugin = output.plugin.describe()
+        for name, command in (output.value or {}).items():
+            if not isinstance(command, Subcommand):
+                raise TypeError(
+                    f"modet plugin {plugin} returned {type(command).__name__} for subcommand {name!r}; "
+                    "expected modet.engine.cli.Subcommand"
+                )
+            if name in owners:
+                raise ValueError(
+                    f"modet subcommand {name!r} is provided by both plugin {owners[name]} and plugin {plugin}"
+                )
+            owners[name] = plugin
+            commands[name] = command
     return commands
+
+
+def subcommands() -> dict[str, Subcommand]:
+    """Every registered plugin's subcommands (derived from the plugins, like the registry)."""
+    return dict(get_plugin_manager().derived(_collect_subcommands))
 
 
 def build_parser(commands: dict[str, Subcommand], selected: str | None) -> argparse.ArgumentParser:
@@ -165,16 +170,23 @@ def _one_line(exc: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``modet`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = _subcommands()
     debug = "--debug" in argv
     try:
+        commands = subcommands()
         parser = build_parser(commands, _selected_command(argv, commands))
-    except ImportError as exc:
+    except (ImportError, PluginError, TypeError, ValueError) as exc:
+        if debug:
+            raise
         print(f"modet: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
+        if not commands:
+            print(
+                f"modet: no subcommands are registered.{get_plugin_manager().not_loaded_hint()}",
+                file=sys.stderr,
+            )
         return 2
     try:
         status = commands[args.command].load_main()(args)

@@ -1,11 +1,14 @@
-"""The MODEL.*, INPUT.* and TEST.* config keys, with detectron2's defaults, values and types.
+"""The MODEL.* and TEST.* config keys modet-modeling reads, with detectron2's defaults, values and types.
+
+Keys other packages read too live lower: ``INPUT.FORMAT``, ``MODEL.MASK_ON`` and
+``MODEL.KEYPOINT_ON`` in modet-core; the other ``INPUT.*`` keys in modet-data.
 
 Tuples stay tuples where detectron2 uses tuples, so dumps and comparisons match detectron2.
 """
 
 from __future__ import annotations
 
-from modet.core.config import CfgNode, section
+from modet.core.config import CfgNode, Check, Each, OneOf, Range, section
 
 
 def _add_box_regression(node: CfgNode, weights: tuple[float, float, float, float]) -> None:
@@ -25,9 +28,6 @@ def _add_pooler(node: CfgNode) -> None:
 
 def _add_model_basics(cfg: CfgNode) -> None:
     model = section(cfg, "MODEL")
-    model.LOAD_PROPOSALS = False
-    model.MASK_ON = False
-    model.KEYPOINT_ON = False
     model.DEVICE = "cuda"
     model.META_ARCHITECTURE = "GeneralizedRCNN"
     # A checkpoint path or URL; build_model never reads it (loading is the checkpointer's job).
@@ -128,7 +128,6 @@ def _add_roi_heads(cfg: CfgNode) -> None:
     _add_pooler(keypoint)
     keypoint.CONV_DIMS = tuple(512 for _ in range(8))
     keypoint.NUM_KEYPOINTS = 17
-    keypoint.MIN_KEYPOINTS_PER_IMAGE = 1
     keypoint.NORMALIZE_LOSS_BY_VISIBLE_KEYPOINTS = True
     keypoint.LOSS_WEIGHT = 1.0
 
@@ -187,44 +186,66 @@ def _add_resnets(cfg: CfgNode) -> None:
     resnets.DEFORM_NUM_GROUPS = 1
 
 
-def _add_input(cfg: CfgNode) -> None:
-    inp = section(cfg, "INPUT")
-    inp.MIN_SIZE_TRAIN = (800,)
-    inp.MIN_SIZE_TRAIN_SAMPLING = "choice"
-    inp.MAX_SIZE_TRAIN = 1333
-    inp.MIN_SIZE_TEST = 800
-    inp.MAX_SIZE_TEST = 1333
-    inp.RANDOM_FLIP = "horizontal"
-    crop = section(cfg, "INPUT.CROP")
-    crop.ENABLED = False
-    crop.TYPE = "relative_range"
-    crop.SIZE = [0.9, 0.9]
-    inp.FORMAT = "BGR"
-    inp.MASK_FORMAT = "polygon"
-
-
 def _add_test(cfg: CfgNode) -> None:
     test = section(cfg, "TEST")
-    test.EXPECTED_RESULTS = []
-    test.EVAL_PERIOD = 0
-    test.KEYPOINT_OKS_SIGMAS = []
+    # At most this many detections per image; -1 keeps them all.
     test.DETECTIONS_PER_IMAGE = 100
     aug = section(cfg, "TEST.AUG")
     aug.ENABLED = False
     aug.MIN_SIZES = (400, 500, 600, 700, 800, 900, 1000, 1100, 1200)
     aug.MAX_SIZE = 4000
     aug.FLIP = True
-    precise_bn = section(cfg, "TEST.PRECISE_BN")
-    precise_bn.ENABLED = False
-    precise_bn.NUM_ITER = 200
+
+
+_FRACTION = Range(min=0.0, max=1.0)
+_COUNT = Range(min=1, integer=True)
+_NON_NEGATIVE_INT = Range(min=0, integer=True)
+
+#: The values a user may get wrong, refused when merged (see modet.core.config.checks).
+MODELING_CHECKS: dict[str, Check] = {
+    "MODEL.BACKBONE.FREEZE_AT": Range(min=0, max=5, integer=True),
+    "MODEL.RESNETS.DEPTH": OneOf([18, 34, 50, 101, 152]),
+    "MODEL.RESNETS.NUM_GROUPS": _COUNT,
+    "MODEL.RESNETS.RES5_DILATION": OneOf([1, 2]),
+    "MODEL.FPN.FUSE_TYPE": OneOf(["sum", "avg"]),
+    "MODEL.ANCHOR_GENERATOR.SIZES": Each(Range(min=0.0)),
+    "MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS": Each(Range(min=0.0)),
+    "MODEL.RPN.BATCH_SIZE_PER_IMAGE": _COUNT,
+    "MODEL.RPN.POSITIVE_FRACTION": _FRACTION,
+    "MODEL.RPN.NMS_THRESH": _FRACTION,
+    "MODEL.RPN.PRE_NMS_TOPK_TRAIN": _NON_NEGATIVE_INT,
+    "MODEL.RPN.PRE_NMS_TOPK_TEST": _NON_NEGATIVE_INT,
+    "MODEL.RPN.POST_NMS_TOPK_TRAIN": _NON_NEGATIVE_INT,
+    "MODEL.RPN.POST_NMS_TOPK_TEST": _NON_NEGATIVE_INT,
+    "MODEL.ROI_HEADS.NUM_CLASSES": _COUNT,
+    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE": _COUNT,
+    "MODEL.ROI_HEADS.POSITIVE_FRACTION": _FRACTION,
+    "MODEL.ROI_HEADS.SCORE_THRESH_TEST": _FRACTION,
+    "MODEL.ROI_HEADS.NMS_THRESH_TEST": _FRACTION,
+    "MODEL.ROI_BOX_HEAD.NUM_FC": _NON_NEGATIVE_INT,
+    "MODEL.ROI_BOX_HEAD.NUM_CONV": _NON_NEGATIVE_INT,
+    "MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION": _COUNT,
+    "MODEL.ROI_MASK_HEAD.NUM_CONV": _NON_NEGATIVE_INT,
+    "MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION": _COUNT,
+    "MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS": _COUNT,
+    "MODEL.ROI_KEYPOINT_HEAD.POOLER_RESOLUTION": _COUNT,
+    "MODEL.RETINANET.NUM_CLASSES": _COUNT,
+    "MODEL.RETINANET.SCORE_THRESH_TEST": _FRACTION,
+    "MODEL.RETINANET.NMS_THRESH_TEST": _FRACTION,
+    "MODEL.RETINANET.PRIOR_PROB": _FRACTION,
+    "MODEL.RETINANET.TOPK_CANDIDATES_TEST": _NON_NEGATIVE_INT,
+    "MODEL.SEM_SEG_HEAD.NUM_CLASSES": _COUNT,
+    "MODEL.SEM_SEG_HEAD.COMMON_STRIDE": _COUNT,
+    "TEST.DETECTIONS_PER_IMAGE": Range(min=-1, integer=True),
+}
 
 
 def add_modeling_config(cfg: CfgNode) -> None:
-    """Add every MODEL.*, INPUT.* and TEST.* key of detectron2 with its default value."""
+    """Add the MODEL.* and TEST.* keys modet-modeling reads, with detectron2's defaults and checks."""
     _add_model_basics(cfg)
     _add_rpn(cfg)
     _add_roi_heads(cfg)
     _add_dense_and_segmentation(cfg)
     _add_resnets(cfg)
-    _add_input(cfg)
     _add_test(cfg)
+    cfg.add_checks(MODELING_CHECKS)

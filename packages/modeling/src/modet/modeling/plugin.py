@@ -1,4 +1,4 @@
-"""modet-modeling's own plugin: detectron2's built-in components and the MODEL/INPUT/TEST config.
+"""modet-modeling's own plugin: detectron2's built-in components and the MODEL/TEST config keys it reads.
 
 Built-ins register through the same hook a third-party package uses. Registration is lazy
 (``"module:attr"``), so nothing is imported until a config names it.
@@ -49,7 +49,7 @@ def modet_register_components(registry: ComponentRegistry) -> None:
 
 @hookimpl
 def modet_add_config(cfg: CfgNode) -> None:
-    """Add the MODEL.*, INPUT.* and TEST.* keys with detectron2's defaults."""
+    """Add the MODEL.* and TEST.* keys with detectron2's defaults."""
     from .config import add_modeling_config
 
     add_modeling_config(cfg)

@@ -9,9 +9,13 @@ Converters assume a full config (every default present), not a partial one.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .cfgnode import LATEST_VERSION, CfgNode
+if TYPE_CHECKING:
+    from .cfgnode import CfgNode
+
+#: detectron2's current config format.
+LATEST_VERSION = 2
 
 __all__ = ["downgrade_config", "guess_version", "upgrade_config"]
 
@@ -49,7 +53,7 @@ def _rename(cfg: CfgNode, old: str, new: str) -> None:
     node = cfg
     for part in new.split(".")[:-1]:
         if part not in node:
-            node[part] = CfgNode()
+            node[part] = type(cfg)()
         node = node[part]
     node[new.split(".")[-1]] = value
     _delete(cfg, old)
