@@ -48,6 +48,7 @@ T = TypeVar("T")
 #: detectron2's spelling (``detectron2.utils.registry._convert_target_to_string``).
 _convert_target_to_string = convert_target_to_string
 
+
 class _ScriptComponents:
     """Kinds and components declared by code outside plugins (scripts, notebooks, tests)."""
 
