@@ -31,7 +31,7 @@ TINY_MASK_RCNN_OPTS = [
 
 
 def tiny_mask_rcnn_cfg():
-    from modet.modeling.model_zoo import get_config
+    from modet.model_zoo import get_config
 
     cfg = get_config("COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml")
     cfg.merge_from_list(list(TINY_MASK_RCNN_OPTS))

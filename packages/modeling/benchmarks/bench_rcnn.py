@@ -12,8 +12,9 @@ import time
 
 import torch
 
+from modet import model_zoo
 from modet.core.events import EventStorage
-from modet.modeling import build_model, model_zoo
+from modet.modeling import build_model
 from modet.structures import Boxes, Instances, PolygonMasks
 
 

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
+from modet import model_zoo
 from modet.core.events import EventStorage
-from modet.modeling import build_model, model_zoo
+from modet.modeling import build_model
 from modet.structures import BitMasks, Boxes, ImageList, Instances, Keypoints, PolygonMasks
 
 TINY = [

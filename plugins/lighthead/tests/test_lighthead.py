@@ -9,8 +9,9 @@ import textwrap
 import pytest
 import torch
 
+from modet import model_zoo
 from modet.core import EventStorage, get_registry
-from modet.modeling import build_model, model_zoo
+from modet.modeling import build_model
 from modet.ops import ShapeSpec
 from modet.structures import Boxes, Instances
 
@@ -98,7 +99,8 @@ def run(code, **env):
 
 def test_blocked_plugin_is_gone_with_the_unknown_name_error():
     code = """
-        from modet.modeling import build_model, model_zoo
+        from modet import model_zoo
+        from modet.modeling import build_model
         cfg = model_zoo.get_config("COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml")
         assert "ROI_LIGHT_HEAD" not in cfg.MODEL, "a blocked plugin must not add its config keys"
         cfg.merge_from_list(["MODEL.ROI_BOX_HEAD.NAME", "LightConvFCHead", "MODEL.DEVICE", "cpu"])

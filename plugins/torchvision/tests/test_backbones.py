@@ -9,8 +9,9 @@ import textwrap
 import pytest
 import torch
 
+from modet import model_zoo
 from modet.core import EventStorage
-from modet.modeling import build_model, model_zoo
+from modet.modeling import build_model
 from modet.structures import BitMasks, Boxes, Instances
 
 ARCHS = [
@@ -100,7 +101,8 @@ def test_unknown_out_feature_is_named():
 def test_blocked_plugin_is_gone_with_the_unknown_name_error():
     code = textwrap.dedent(
         """
-        from modet.modeling import build_model, model_zoo
+        from modet import model_zoo
+        from modet.modeling import build_model
         cfg = model_zoo.get_config("COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml")
         assert "TORCHVISION" not in cfg.MODEL, "a blocked plugin must not add its config keys"
         cfg.merge_from_list(["MODEL.BACKBONE.NAME", "build_torchvision_fpn_backbone", "MODEL.DEVICE", "cpu"])

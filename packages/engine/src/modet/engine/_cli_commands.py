@@ -36,7 +36,7 @@ def resolve_config_file(config_file: str) -> str:
     if os.path.isfile(config_file):
         return config_file
     try:
-        from modet.modeling.model_zoo import get_config_file
+        from modet.model_zoo import get_config_file
 
         return get_config_file(config_file)
     except (ImportError, RuntimeError):

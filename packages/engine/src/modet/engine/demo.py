@@ -57,8 +57,8 @@ def build_demo_config(
     """detectron2's Mask R-CNN R50-FPN config, shrunk to learn the shapes dataset in minutes on a CPU:
     a narrow ResNet-50 with trainable BatchNorm (no pretrained weights), a 64-channel FPN, light heads,
     128-pixel images and anchors sized for them."""
+    from modet import model_zoo
     from modet.core.config import get_cfg
-    from modet.modeling import model_zoo
 
     cfg = get_cfg()
     cfg.merge_from_file(model_zoo.get_config_file(BASE_CONFIG))
