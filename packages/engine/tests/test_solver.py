@@ -52,6 +52,16 @@ def test_warmup_multistep_matches_hand_computed_values():
     assert lrs[99] == pytest.approx(0.01)
 
 
+def test_multistep_with_repeated_steps_and_steps_at_zero():
+    # a very short run's SOLVER.STEPS may repeat a step or put one at 0: gamma applies per occurrence
+    opt = _optimizer()
+    sched = WarmupMultiStepLR(opt, [1, 1], max_iter=3, gamma=0.1, warmup_iters=0)
+    assert _lrs(sched, opt, 3) == pytest.approx([1.0, 0.01, 0.01])
+    opt = _optimizer()
+    sched = WarmupMultiStepLR(opt, [0, 2, 5], max_iter=4, gamma=0.5, warmup_iters=0)
+    assert _lrs(sched, opt, 4) == pytest.approx([0.5, 0.5, 0.25, 0.25])
+
+
 def test_constant_warmup():
     opt = _optimizer()
     sched = WarmupMultiStepLR(opt, [50], max_iter=100, warmup_factor=0.1, warmup_iters=10, warmup_method="constant")

@@ -263,7 +263,9 @@ class BestCheckpointer(HookBase):
 class LRScheduler(HookBase):
     """Log the learning rate (``lr``) and step the scheduler after every iteration.
 
-    Without arguments it uses the trainer's ``optimizer`` and ``scheduler``. Its state (the
+    Without arguments it uses the trainer's ``optimizer`` and ``scheduler``. ``scheduler`` may
+    also be a param scheduler (a LazyConfig's ``lr_multiplier``): it is then applied through
+    ``LRMultiplier`` over the trainer's ``max_iter``, as detectron2 does. Its state (the
     scheduler's) is saved with the trainer's checkpoint.
     """
 
@@ -274,6 +276,12 @@ class LRScheduler(HookBase):
 
     def before_train(self) -> None:
         self._optimizer = self._optimizer or self.trainer.optimizer
+        if self._scheduler is not None and not isinstance(self._scheduler, _TorchLRScheduler):
+            from .solver import LRMultiplier
+
+            self._scheduler = LRMultiplier(
+                self._optimizer, self._scheduler, self.trainer.max_iter, last_iter=self.trainer.iter - 1
+            )
         self._best_param_group_id = LRScheduler.get_best_param_group_id(self._optimizer)
 
     @staticmethod

@@ -13,12 +13,15 @@ from .transform import (
     CropTransform,
     HFlipTransform,
     NoOpTransform,
+    PadTransform,
     ResizeTransform,
     Transform,
+    TransformList,
     VFlipTransform,
 )
 
 __all__ = [
+    "FixedSizeCrop",
     "RandomApply",
     "RandomBrightness",
     "RandomContrast",
@@ -26,6 +29,7 @@ __all__ = [
     "RandomFlip",
     "RandomSaturation",
     "Resize",
+    "ResizeScale",
     "ResizeShortestEdge",
 ]
 
@@ -182,3 +186,67 @@ class RandomSaturation(Augmentation):
         w = np.random.uniform(self.intensity_min, self.intensity_max)
         grayscale = image.dot([0.299, 0.587, 0.114])[:, :, None]
         return BlendTransform(src_image=grayscale, src_weight=1 - w, dst_weight=w)
+
+
+class ResizeScale(Augmentation):
+    """Large-scale jitter: fit the image in ``scale * (target_height, target_width)``, keeping its
+    aspect ratio, with ``scale`` drawn uniformly from ``[min_scale, max_scale]``."""
+
+    def __init__(
+        self,
+        min_scale: float,
+        max_scale: float,
+        target_height: int,
+        target_width: int,
+        interp: int = Image.BILINEAR,
+    ):
+        if not 0 < min_scale <= max_scale:
+            raise ValueError(f"ResizeScale: need 0 < min_scale <= max_scale, got {min_scale} and {max_scale}")
+        self.min_scale, self.max_scale = min_scale, max_scale
+        self.target_height, self.target_width, self.interp = target_height, target_width, interp
+
+    def _get_resize(self, image: np.ndarray, scale: float) -> Transform:
+        input_size = np.array(image.shape[:2])
+        target = np.array((self.target_height, self.target_width)) * scale
+        output_scale = min(target[0] / input_size[0], target[1] / input_size[1])
+        output_size = np.round(input_size * output_scale).astype(int)
+        return ResizeTransform(input_size[0], input_size[1], output_size[0], output_size[1], self.interp)
+
+    def get_transform(self, image: np.ndarray) -> Transform:
+        return self._get_resize(image, np.random.uniform(self.min_scale, self.max_scale))
+
+
+class FixedSizeCrop(Augmentation):
+    """Crop a random ``crop_size`` (h, w) window where the image is larger, and pad it to that size
+    where it is smaller (bottom and right, ``pad_value``; ``seg_pad_value`` in segmentation), so
+    every output has the same size. One uniform draw places the window along both sides."""
+
+    def __init__(
+        self, crop_size: tuple[int, int], pad: bool = True, pad_value: float = 128.0, seg_pad_value: int = 255
+    ):
+        if len(crop_size) != 2:
+            raise ValueError(f"FixedSizeCrop: crop_size must be (height, width), got {crop_size}")
+        self.crop_size = (int(crop_size[0]), int(crop_size[1]))
+        self.pad, self.pad_value, self.seg_pad_value = pad, pad_value, seg_pad_value
+
+    def _get_crop(self, image: np.ndarray) -> Transform:
+        input_size = np.array(image.shape[:2])
+        max_offset = np.maximum(input_size - np.array(self.crop_size), 0)
+        offset = np.round(max_offset * np.random.uniform(0.0, 1.0)).astype(int)
+        return CropTransform(
+            offset[1], offset[0], self.crop_size[1], self.crop_size[0], orig_w=input_size[1], orig_h=input_size[0]
+        )
+
+    def _get_pad(self, image: np.ndarray) -> Transform:
+        input_size = np.array(image.shape[:2])
+        pad_size = np.maximum(np.array(self.crop_size) - input_size, 0)
+        kept = np.minimum(input_size, self.crop_size)
+        return PadTransform(
+            0, 0, pad_size[1], pad_size[0], kept[1], kept[0], pad_value=self.pad_value, seg_pad_value=self.seg_pad_value
+        )
+
+    def get_transform(self, image: np.ndarray) -> Transform:
+        transforms = [self._get_crop(image)]
+        if self.pad:
+            transforms.append(self._get_pad(image))
+        return TransformList(transforms)

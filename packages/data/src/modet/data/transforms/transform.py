@@ -16,6 +16,7 @@ __all__ = [
     "CropTransform",
     "HFlipTransform",
     "NoOpTransform",
+    "PadTransform",
     "ResizeTransform",
     "Transform",
     "TransformList",
@@ -256,11 +257,20 @@ class CropTransform(Transform):
     ``filter_empty_instances`` then drops.
     """
 
-    def __init__(self, x0: int, y0: int, w: int, h: int):
+    def __init__(self, x0: int, y0: int, w: int, h: int, orig_w: int | None = None, orig_h: int | None = None):
         self.x0, self.y0, self.w, self.h = int(x0), int(y0), int(w), int(h)
+        # the size of the image before cropping, when known: what ``inverse`` pads back to
+        self.orig_w = None if orig_w is None else int(orig_w)
+        self.orig_h = None if orig_h is None else int(orig_h)
 
     def apply_image(self, img: np.ndarray) -> np.ndarray:
         return img[self.y0 : self.y0 + self.h, self.x0 : self.x0 + self.w]
+
+    def inverse(self) -> Transform:
+        if self.orig_w is None or self.orig_h is None:
+            raise NotImplementedError("CropTransform.inverse needs the original size (orig_w, orig_h)")
+        right, bottom = self.orig_w - self.x0 - self.w, self.orig_h - self.y0 - self.h
+        return PadTransform(self.x0, self.y0, right, bottom, orig_w=self.w, orig_h=self.h)
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
         coords = np.array(coords, dtype=np.float64)
@@ -308,3 +318,48 @@ class BlendTransform(Transform):
 
     def inverse(self) -> Transform:
         return NoOpTransform()
+
+
+class PadTransform(Transform):
+    """Add ``x0``/``x1`` columns left/right and ``y0``/``y1`` rows above/below, filled with
+    ``pad_value`` (``seg_pad_value`` in segmentation maps); coordinates shift by ``(x0, y0)``."""
+
+    def __init__(
+        self,
+        x0: int,
+        y0: int,
+        x1: int,
+        y1: int,
+        orig_w: int | None = None,
+        orig_h: int | None = None,
+        pad_value: float = 0,
+        seg_pad_value: int = 0,
+    ):
+        self.x0, self.y0, self.x1, self.y1 = int(x0), int(y0), int(x1), int(y1)
+        if min(self.x0, self.y0, self.x1, self.y1) < 0:
+            raise ValueError(f"PadTransform: padding must be non-negative, got {(x0, y0, x1, y1)}")
+        self.orig_w = None if orig_w is None else int(orig_w)
+        self.orig_h = None if orig_h is None else int(orig_h)
+        self.pad_value, self.seg_pad_value = pad_value, seg_pad_value
+
+    def _pad(self, img: np.ndarray, value: float) -> np.ndarray:
+        padding = [(self.y0, self.y1), (self.x0, self.x1)] + [(0, 0)] * (img.ndim - 2)
+        return np.pad(img, padding, mode="constant", constant_values=value)
+
+    def apply_image(self, img: np.ndarray) -> np.ndarray:
+        return self._pad(img, self.pad_value)
+
+    def apply_segmentation(self, segmentation: np.ndarray) -> np.ndarray:
+        return self._pad(segmentation, self.seg_pad_value)
+
+    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
+        coords = np.array(coords, dtype=np.float64)
+        coords[:, 0] += self.x0
+        coords[:, 1] += self.y0
+        return coords
+
+    def inverse(self) -> Transform:
+        if self.orig_w is None or self.orig_h is None:
+            raise NotImplementedError("PadTransform.inverse needs the original size (orig_w, orig_h)")
+        padded_w, padded_h = self.x0 + self.orig_w + self.x1, self.y0 + self.orig_h + self.y1
+        return CropTransform(self.x0, self.y0, self.orig_w, self.orig_h, orig_w=padded_w, orig_h=padded_h)

@@ -1,92 +1,86 @@
-"""Learning-rate schedules of detectron2, as torch ``LRScheduler`` subclasses.
+"""Learning-rate schedules of detectron2 (``detectron2.solver.lr_scheduler``), as torch ``LRScheduler``s.
 
-detectron2 composes fvcore "param schedulers" (a multiplier as a function of training progress
-``where`` in [0, 1]) with a warmup and wraps them in ``LRMultiplier``. The same arithmetic lives
-here in plain functions, so each scheduler's learning rate at iteration ``i`` equals
-detectron2's, and the state that resumes a run is torch's (``base_lrs``, ``last_epoch``).
+A schedule is a param scheduler (:mod:`.param_scheduler`: a multiplier as a function of
+training progress ``where`` in [0, 1]), usually wrapped in :class:`WarmupParamScheduler`;
+:class:`LRMultiplier` applies it to the optimizer's base learning rates once per iteration.
+``WarmupMultiStepLR``, ``WarmupCosineLR`` and ``WarmupStepWithFixedGammaLR`` are that
+composition for ``cfg.SOLVER``. The learning rate at each iteration equals detectron2's, and the
+state that resumes a run is torch's (``base_lrs``, ``last_epoch``).
 """
 
 from __future__ import annotations
 
-import bisect
-import math
 from collections.abc import Callable, Sequence
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-# fvcore adds this to ``where`` before flooring to an iteration, so float noise never
-# lands a step one iteration early or late.
-WHERE_EPSILON = 1e-6
+from .param_scheduler import (
+    CompositeParamScheduler,
+    ConstantParamScheduler,
+    CosineParamScheduler,
+    LinearParamScheduler,
+    MultiStepParamScheduler,
+    ParamScheduler,
+    StepWithFixedGammaParamScheduler,
+)
+
+__all__ = [
+    "LRMultiplier",
+    "WarmupCosineLR",
+    "WarmupMultiStepLR",
+    "WarmupParamScheduler",
+    "WarmupStepWithFixedGammaLR",
+]
 
 Multiplier = Callable[[float], float]
 
 
-def multistep_multiplier(values: Sequence[float], milestones: Sequence[int], num_updates: int) -> Multiplier:
-    """``values[k]`` between ``milestones[k-1]`` and ``milestones[k]`` (iterations)."""
-    if len(values) != len(milestones) + 1:
-        raise ValueError(f"multistep schedule needs len(values) == len(milestones) + 1, got {values} and {milestones}")
-    if list(milestones) != sorted(milestones):
-        raise ValueError(f"milestones must be increasing, got {list(milestones)}")
+class WarmupParamScheduler(CompositeParamScheduler):
+    """``scheduler`` preceded by a warmup over the first ``warmup_length`` fraction of training.
 
-    def multiplier(where: float) -> float:
-        iteration = int((where + WHERE_EPSILON) * num_updates)
-        return values[bisect.bisect_right(milestones, iteration)]
-
-    return multiplier
-
-
-def cosine_multiplier(start_value: float, end_value: float) -> Multiplier:
-    """Half a cosine from ``start_value`` at where=0 to ``end_value`` at where=1."""
-
-    def multiplier(where: float) -> float:
-        return end_value + 0.5 * (start_value - end_value) * (1 + math.cos(math.pi * where))
-
-    return multiplier
-
-
-def step_with_fixed_gamma_multiplier(base_value: float, gamma: float, num_decays: int) -> Multiplier:
-    """``num_decays + 1`` equal-length steps of ``base_value * gamma**k``."""
-    values = [base_value * gamma**k for k in range(num_decays + 1)]
-
-    def multiplier(where: float) -> float:
-        index = int((where + WHERE_EPSILON) * len(values))
-        return values[min(index, len(values) - 1)]
-
-    return multiplier
-
-
-def warmup_multiplier(
-    schedule: Multiplier,
-    warmup_factor: float,
-    warmup_length: float,
-    warmup_method: str = "linear",
-    rescale_interval: bool = False,
-) -> Multiplier:
-    """``schedule`` preceded by a warmup over the first ``warmup_length`` fraction of training.
-
-    Linear warmup goes from ``warmup_factor * schedule(0)`` to ``schedule(warmup_length)``;
-    constant warmup stays at the start value. After warmup the schedule is evaluated at the
-    same ``where`` (or rescaled to the remaining interval with ``rescale_interval``).
+    Linear warmup goes from ``warmup_factor * scheduler(0)`` to the value the schedule has where
+    warmup ends; constant warmup stays at the start value. After warmup, ``scheduler`` sees the
+    global progress (or, with ``rescale_interval``, the remaining interval as 0..1, starting
+    from ``scheduler(0)``). ``scheduler`` may be any fvcore-style scheduler (fvcore's own too).
     """
-    if warmup_method not in ("linear", "constant"):
-        raise ValueError(f"SOLVER.WARMUP_METHOD must be 'linear' or 'constant', got {warmup_method!r}")
-    if not 0.0 <= warmup_length <= 1.0:
-        raise ValueError(f"warmup length must be a fraction of training in [0, 1], got {warmup_length}")
-    end_value = schedule(warmup_length)
-    start_value = warmup_factor * schedule(0.0)
 
-    def multiplier(where: float) -> float:
-        if where + WHERE_EPSILON <= warmup_length:
-            fraction = where / warmup_length
-            if warmup_method == "constant":
-                return start_value
-            return end_value * fraction + start_value * (1 - fraction)
-        if rescale_interval:
-            return schedule((where - warmup_length) / (1 - warmup_length))
-        return schedule(where)
+    def __init__(
+        self,
+        scheduler: Multiplier,
+        warmup_factor: float,
+        warmup_length: float,
+        warmup_method: str = "linear",
+        rescale_interval: bool = False,
+    ) -> None:
+        if not 0.0 <= warmup_length <= 1.0:
+            raise ValueError(f"warmup length must be a fraction of training in [0, 1], got {warmup_length}")
+        end_value = scheduler(0.0) if rescale_interval else scheduler(warmup_length)
+        start_value = warmup_factor * scheduler(0.0)
+        warmup: ParamScheduler
+        if warmup_method == "constant":
+            warmup = ConstantParamScheduler(start_value)
+        elif warmup_method == "linear":
+            warmup = LinearParamScheduler(start_value, end_value)
+        else:
+            raise ValueError(
+                f"Unknown warmup method: {warmup_method!r} (warmup_method, SOLVER.WARMUP_METHOD: 'linear' or 'constant')"
+            )
+        super().__init__(
+            [warmup, scheduler],  # type: ignore[list-item]
+            lengths=[warmup_length, 1 - warmup_length],
+            interval_scaling=["rescaled", "rescaled" if rescale_interval else "fixed"],
+        )
 
-    return multiplier
+
+def _multistep_schedule(milestones: Sequence[int], gamma: float, max_iter: int) -> MultiStepParamScheduler:
+    """``gamma ** k`` after the k-th milestone. A milestone at 0, or repeated (``SOLVER.STEPS`` of a
+    very short run), applies ``gamma`` once per occurrence; milestones at or after ``max_iter``
+    never take effect."""
+    kept = [m for m in milestones if m < max_iter]
+    boundaries = sorted({m for m in kept if m > 0})
+    values = [gamma ** sum(m <= b for m in kept) for b in [0, *boundaries]]
+    return MultiStepParamScheduler(values, max_iter, boundaries)
 
 
 def _check_max_iter(max_iter: int) -> None:
@@ -95,11 +89,16 @@ def _check_max_iter(max_iter: int) -> None:
 
 
 class LRMultiplier(LRScheduler):
-    """Learning rate = base lr × ``multiplier(iteration / max_iter)``; stepped once per iteration."""
+    """Learning rate = base lr × ``multiplier(iteration / max_iter)``; stepped once per iteration.
+
+    ``multiplier`` is a param scheduler (modet's, fvcore's) or any function of ``where``.
+    """
 
     def __init__(
         self, optimizer: torch.optim.Optimizer, multiplier: Multiplier, max_iter: int, last_iter: int = -1
     ) -> None:
+        if not callable(multiplier):
+            raise ValueError(f"LRMultiplier(multiplier=) must be a param scheduler (callable), got {multiplier!r}")
         _check_max_iter(max_iter)
         self._multiplier = multiplier
         self._max_iter = max_iter
@@ -137,7 +136,7 @@ class _WarmupLR(LRMultiplier):
     ) -> None:
         _check_max_iter(max_iter)
         warmup_length = min(warmup_iters / max_iter, 1.0)
-        multiplier = warmup_multiplier(schedule, warmup_factor, warmup_length, warmup_method, rescale_interval)
+        multiplier = WarmupParamScheduler(schedule, warmup_factor, warmup_length, warmup_method, rescale_interval)
         super().__init__(optimizer, multiplier, max_iter, last_iter)
 
 
@@ -156,8 +155,10 @@ class WarmupMultiStepLR(_WarmupLR):
         rescale_interval: bool = False,
         last_iter: int = -1,
     ) -> None:
-        milestones = list(milestones)
-        schedule = multistep_multiplier([gamma**k for k in range(len(milestones) + 1)], milestones, max_iter)
+        _check_max_iter(max_iter)
+        if list(milestones) != sorted(milestones):
+            raise ValueError(f"milestones must be increasing, got {list(milestones)}")
+        schedule = _multistep_schedule(milestones, gamma, max_iter)
         super().__init__(
             optimizer, schedule, max_iter, warmup_factor, warmup_iters, warmup_method, rescale_interval, last_iter
         )
@@ -181,7 +182,7 @@ class WarmupCosineLR(_WarmupLR):
             raise ValueError(
                 f"cosine end factor (SOLVER.BASE_LR_END / SOLVER.BASE_LR) must be in [0, 1], got {end_factor}"
             )
-        schedule = cosine_multiplier(1.0, end_factor)
+        schedule = CosineParamScheduler(1.0, end_factor)
         super().__init__(
             optimizer, schedule, max_iter, warmup_factor, warmup_iters, warmup_method, rescale_interval, last_iter
         )
@@ -202,7 +203,8 @@ class WarmupStepWithFixedGammaLR(_WarmupLR):
         rescale_interval: bool = False,
         last_iter: int = -1,
     ) -> None:
-        schedule = step_with_fixed_gamma_multiplier(1.0, gamma, num_decays)
+        _check_max_iter(max_iter)
+        schedule = StepWithFixedGammaParamScheduler(1.0, num_decays, gamma, max_iter)
         super().__init__(
             optimizer, schedule, max_iter, warmup_factor, warmup_iters, warmup_method, rescale_interval, last_iter
         )
