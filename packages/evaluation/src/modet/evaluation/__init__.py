@@ -1,7 +1,8 @@
-"""modet-evaluation: detectron2's evaluators (COCO AP, semantic segmentation) and inference loop."""
+"""modet-evaluation: detectron2's evaluators (COCO AP, panoptic quality, semantic segmentation) and inference loop."""
 
 from .coco_evaluation import COCOEvaluator, instances_to_coco_json
 from .evaluator import DatasetEvaluator, DatasetEvaluators, inference_context, inference_on_dataset
+from .panoptic_evaluation import COCOPanopticEvaluator
 from .sem_seg_evaluation import SemSegEvaluator
 from .testing import print_csv_format, verify_results
 
@@ -9,6 +10,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "COCOEvaluator",
+    "COCOPanopticEvaluator",
     "DatasetEvaluator",
     "DatasetEvaluators",
     "SemSegEvaluator",
