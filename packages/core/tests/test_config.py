@@ -298,6 +298,15 @@ def test_configurable_class_from_config_and_plain_args(defaults):
     assert (head.width, head.depth) == (3, 2)
 
 
+def test_configurable_accepts_an_omegaconf_config(defaults):
+    from omegaconf import OmegaConf
+
+    as_omegaconf = OmegaConf.create(defaults.dump())  # detectron2 builds models from these too
+    head = Head(as_omegaconf, depth=1)
+    assert (head.width, head.depth) == (50, 1)
+    assert make(as_omegaconf, b=1) == 51
+
+
 def _fn_from_config(cfg, scale=1):
     return {"a": cfg.MODEL.DEPTH * scale}
 

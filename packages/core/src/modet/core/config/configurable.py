@@ -7,15 +7,19 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .cfgnode import CfgNode
+from omegaconf import DictConfig
+from yacs.config import CfgNode as _YacsCfgNode
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# what counts as a config: detectron2's yacs CfgNode, or an omegaconf DictConfig of the same keys
+_CONFIG_TYPES = (_YacsCfgNode, DictConfig)
+
 
 def _called_with_cfg(*args: Any, **kwargs: Any) -> bool:
-    if args and isinstance(args[0], CfgNode):
+    if args and isinstance(args[0], _CONFIG_TYPES):
         return True
-    return isinstance(kwargs.pop("cfg", None), CfgNode)
+    return isinstance(kwargs.pop("cfg", None), _CONFIG_TYPES)
 
 
 def _get_args_from_config(from_config: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -40,7 +44,8 @@ def configurable(init_func: F | None = None, *, from_config: Callable[..., Any] 
 
     On a class, decorate ``__init__`` and define ``@classmethod from_config(cls, cfg, ...)``
     returning the constructor's keyword arguments. On a function, pass
-    ``from_config=...``. Called without a ``CfgNode``, arguments go straight through.
+    ``from_config=...``. Called without a config (a ``CfgNode``, or an omegaconf ``DictConfig``
+    of the same keys), arguments go straight through.
     """
     if init_func is not None:
         if not (inspect.isfunction(init_func) and init_func.__name__ == "__init__" and from_config is None):
