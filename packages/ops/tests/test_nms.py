@@ -132,3 +132,18 @@ def test_nms_rotated_equals_reference_greedy_on_rotated_boxes():
 def test_nms_rotated_non_positive_threshold_keeps_only_the_best():
     boxes = torch.tensor([[0.0, 0.0, 1.0, 1.0, 0.0], [50.0, 50.0, 1.0, 1.0, 0.0]])
     assert nms_rotated(boxes, torch.tensor([0.2, 0.9]), 0.0).tolist() == [1]
+
+
+def test_batched_nms_form_under_export_keeps_what_torchvision_keeps():
+    """The one-NMS-over-shifted-boxes form that exported graphs run, against torchvision's per-class NMS."""
+    from modet.ops.nms import _batched_nms_by_offsets
+
+    generator = torch.Generator().manual_seed(3)
+    corners = torch.rand(3000, 2, generator=generator) * 500
+    boxes = torch.cat([corners, corners + torch.rand(3000, 2, generator=generator) * 80 + 1], dim=1)
+    scores = torch.rand(3000, generator=generator)
+    classes = torch.randint(0, 5, (3000,), generator=generator)
+    expected = torchvision.ops.batched_nms(boxes, scores, classes, 0.5)  # > 4000 numbers: one NMS per class
+    assert torch.equal(_batched_nms_by_offsets(boxes, scores, classes, 0.5), expected)
+    empty = torch.zeros(0, 4)
+    assert _batched_nms_by_offsets(empty, torch.zeros(0), torch.zeros(0, dtype=torch.long), 0.5).numel() == 0

@@ -83,3 +83,23 @@ class TestHeatmapsToKeypoints:
             heatmaps_to_keypoints(torch.zeros(2, 17, 56, 56), torch.zeros(3, 4))
         with pytest.raises(ValueError, match=r"\(R, K, H, W\)"):
             heatmaps_to_keypoints(torch.zeros(17, 56, 56), torch.zeros(17, 4))
+
+
+def test_heatmaps_to_keypoints_exported_form_finds_the_same_keypoints():
+    """The loop-free form used under torch.export: same positions, logits within float rounding."""
+    from modet.structures.keypoints import _heatmaps_to_keypoints_all_rois
+
+    generator = torch.Generator().manual_seed(0)
+    maps = torch.randn(12, 5, 56, 56, generator=generator)
+    corners = torch.rand(12, 2, generator=generator) * 300
+    sizes = torch.rand(12, 2, generator=generator) * 150 + 0.3
+    sizes[:3] = torch.tensor([[0.2, 0.5], [1.0, 3.7], [57.0, 55.0]])  # below 1 px, thin, about the map's size
+    rois = torch.cat([corners, corners + sizes], dim=1)
+    expected = heatmaps_to_keypoints(maps, rois)
+    widths = (rois[:, 2] - rois[:, 0]).clamp(min=1)
+    heights = (rois[:, 3] - rois[:, 1]).clamp(min=1)
+    exported = _heatmaps_to_keypoints_all_rois(
+        maps, rois, widths.ceil(), heights.ceil(), widths / widths.ceil(), heights / heights.ceil()
+    )
+    assert torch.equal(exported[..., :2], expected[..., :2])
+    torch.testing.assert_close(exported[..., 2:], expected[..., 2:], atol=1e-4, rtol=1e-5)

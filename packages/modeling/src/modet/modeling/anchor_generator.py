@@ -38,7 +38,7 @@ class BufferList(nn.Module):
 def _create_grid_offsets(
     size: Sequence[int], stride: int, offset: float, target_device_tensor: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    grid_height, grid_width = int(size[0]), int(size[1])
+    grid_height, grid_width = size[0], size[1]  # no int(): symbolic sizes stay symbolic under torch.export
     shifts_x = move_device_like(
         torch.arange(offset * stride, grid_width * stride, step=stride, dtype=torch.float32), target_device_tensor
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from modet.ops import is_exporting
 from modet.structures import Instances, ROIMasks
 
 __all__ = ["detector_postprocess", "sem_seg_postprocess"]
@@ -64,5 +65,11 @@ def sem_seg_postprocess(
     result: torch.Tensor, img_size: tuple[int, int], output_height: int, output_width: int
 ) -> torch.Tensor:
     """Crop (C, H, W) padded logits to ``img_size`` and resize bilinearly to the output size."""
-    result = result[:, : img_size[0], : img_size[1]].expand(1, -1, -1, -1)
+    if is_exporting():
+        # The same crop, by indices: torch.export cannot prove a symbolic size <= its padded size.
+        rows = torch.arange(img_size[0], device=result.device)
+        cols = torch.arange(img_size[1], device=result.device)
+        result = result.index_select(1, rows).index_select(2, cols).expand(1, -1, -1, -1)
+    else:
+        result = result[:, : img_size[0], : img_size[1]].expand(1, -1, -1, -1)
     return F.interpolate(result, size=(output_height, output_width), mode="bilinear", align_corners=False)[0]

@@ -10,6 +10,8 @@ from torchvision.ops import nms
 
 from modet.structures.rotated_iou import rotated_intersection_area
 
+from .wrappers import is_exporting
+
 __all__ = ["batched_nms", "batched_nms_rotated", "nms", "nms_rotated"]
 
 # Boxes resolved together; bounds both memory and the fixed-point iterations per block.
@@ -32,7 +34,23 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, i
     _check_nms_inputs(boxes, scores, 4, "batched_nms")
     if idxs.shape != scores.shape:
         raise ValueError(f"batched_nms: `idxs` must have shape {tuple(scores.shape)}, got {tuple(idxs.shape)}")
+    if is_exporting():
+        return _batched_nms_by_offsets(boxes.float(), scores, idxs, iou_threshold)
     return box_ops.batched_nms(boxes.float(), scores, idxs, iou_threshold)
+
+
+def _batched_nms_by_offsets(
+    boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float
+) -> torch.Tensor:
+    """One NMS over boxes moved apart by category, with no branch on the number of boxes.
+
+    torchvision's own form when its models are traced; it is what an exported graph runs (one
+    ONNX NonMaxSuppression). Eager code keeps torchvision's choice, which runs one NMS per
+    category when there are many boxes: the two differ only in rounding of the shifted boxes.
+    """
+    max_coordinate = torch.cat([boxes.flatten(), boxes.new_zeros(1)]).max()  # 0 when there are no boxes
+    offsets = idxs.to(boxes) * (max_coordinate + 1)
+    return nms(boxes + offsets[:, None], scores, iou_threshold)
 
 
 def _axis_aligned_extents(boxes: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ from torchvision.ops import RoIPool
 
 from .roi_align import ROIAlign
 from .roi_align_rotated import ROIAlignRotated
-from .wrappers import cat, nonzero_tuple, shapes_to_tensor
+from .wrappers import cat, nonzero_tuple
 
 if TYPE_CHECKING:
     from modet.structures import Boxes, RotatedBoxes
@@ -41,21 +41,17 @@ def assign_boxes_to_levels(
     return level_assignments.to(torch.int64) - min_level
 
 
-def _convert_boxes_to_pooler_format(boxes: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
-    sizes = sizes.to(device=boxes.device)
-    indices = torch.repeat_interleave(torch.arange(len(sizes), dtype=boxes.dtype, device=boxes.device), sizes)
-    return cat([indices[:, None], boxes], dim=1)
-
-
 def convert_boxes_to_pooler_format(box_lists: list[Boxes] | list[RotatedBoxes]) -> torch.Tensor:
     """Concatenate per-image boxes into the ROI ops' format, batch index first.
 
     Returns (M, 5) rows (batch_index, x0, y0, x1, y1) for ``Boxes``, or (M, 6) rows
     (batch_index, x_ctr, y_ctr, width, height, angle_degrees) for ``RotatedBoxes``.
     """
-    boxes = torch.cat([x.tensor for x in box_lists], dim=0)
-    sizes = shapes_to_tensor([len(x) for x in box_lists])
-    return _convert_boxes_to_pooler_format(boxes, sizes)
+    # Batch indices from each image's row count, never read as a Python int (exportable).
+    return cat(
+        [torch.cat([torch.full_like(x.tensor[:, :1], index), x.tensor], dim=1) for index, x in enumerate(box_lists)],
+        dim=0,
+    )
 
 
 class ROIPooler(nn.Module):
@@ -150,7 +146,7 @@ class ROIPooler(nn.Module):
         level_assignments = assign_boxes_to_levels(
             box_lists, self.min_level, self.max_level, self.canonical_box_size, self.canonical_level
         )
-        output = x[0].new_zeros((len(pooler_fmt_boxes), x[0].shape[1], *self.output_size))
+        output = x[0].new_zeros((pooler_fmt_boxes.shape[0], x[0].shape[1], *self.output_size))
         for level, pooler in enumerate(self.level_poolers):
             inds = nonzero_tuple(level_assignments == level)[0]
             # index_put_ rather than advanced-index assignment (pytorch/pytorch#49852).

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from modet.structures.tracing import is_exporting
+
 __all__ = [
     "BatchNorm2d",
     "Conv2d",
@@ -21,6 +23,7 @@ __all__ = [
     "cross_entropy",
     "empty_input_loss_func_wrapper",
     "interpolate",
+    "is_exporting",
     "move_device_like",
     "nonzero_tuple",
     "shapes_to_tensor",
@@ -77,7 +80,7 @@ class Conv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
             raise ValueError(f"Conv2d expects input of shape (N, C, H, W), got shape {tuple(x.shape)}")
-        if x.numel() == 0 and self.training and isinstance(self.norm, nn.SyncBatchNorm):
+        if self.training and isinstance(self.norm, nn.SyncBatchNorm) and x.numel() == 0:
             raise ValueError("SyncBatchNorm does not support empty inputs in training")
         x = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
         if self.norm is not None:

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .tracing import is_exporting
+
 RawBoxType = list[float] | tuple[float, ...] | torch.Tensor | np.ndarray
 
 _RELATIVE_MODES = (2, 3)
@@ -107,7 +109,7 @@ def _as_box_tensor(tensor: Any, box_dim: int, class_name: str) -> torch.Tensor:
     """Convert ``tensor`` to a float32 (N, box_dim) tensor, keeping its device; reshape empty input."""
     device = tensor.device if isinstance(tensor, torch.Tensor) else torch.device("cpu")
     tensor = torch.as_tensor(tensor, dtype=torch.float32, device=device)
-    if tensor.numel() == 0:
+    if not (tensor.dim() == 2 and tensor.size(-1) == box_dim) and tensor.numel() == 0:
         # reshape (rather than a new tensor) keeps the result connected to the input
         tensor = tensor.reshape((0, box_dim)).to(dtype=torch.float32, device=device)
     if tensor.dim() != 2 or tensor.size(-1) != box_dim:
@@ -138,7 +140,7 @@ class Boxes:
 
     def clip(self, box_size: tuple[int, int]) -> None:
         """Clip in place x to [0, width] and y to [0, height]; ``box_size`` is (height, width)."""
-        if not torch.isfinite(self.tensor).all():
+        if not is_exporting() and not torch.isfinite(self.tensor).all():
             raise ValueError("Box tensor contains infinite or NaN!")
         h, w = box_size
         self.tensor[:, 0].clamp_(min=0, max=w)

@@ -46,7 +46,7 @@ class ImageList:
                 and a ``size_divisibility`` entry replaces the argument of the same name.
         """
         _check_tensors(tensors)
-        image_sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in tensors]
+        image_sizes = [(im.shape[-2], im.shape[-1]) for im in tensors]  # ints (symbolic under torch.export)
         max_h = max(h for h, _ in image_sizes)
         max_w = max(w for _, w in image_sizes)
 

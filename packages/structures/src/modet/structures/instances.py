@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from .tracing import is_exporting
+
 
 class Instances:
     """A list of instances in one image, with fields (boxes, masks, labels, scores...) of equal length.
@@ -41,6 +43,9 @@ class Instances:
 
     def set(self, name: str, value: Any) -> None:
         """Set field ``name``; its length must equal that of the fields already present."""
+        if is_exporting():  # lengths are symbolic there (no int to compare); modet's models keep them equal
+            self._fields[name] = value
+            return
         try:
             data_len = len(value)
         except TypeError:

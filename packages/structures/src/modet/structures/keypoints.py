@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .tracing import is_exporting
+
 # Bound on the elements of one batched bicubic resize in heatmaps_to_keypoints (~256 MB of float32).
 _MAX_RESIZE_ELEMENTS = 1 << 26
 
@@ -121,6 +123,10 @@ def heatmaps_to_keypoints(maps: torch.Tensor, rois: torch.Tensor) -> torch.Tenso
     width_corrections = widths / widths_ceil
     height_corrections = heights / heights_ceil
 
+    if is_exporting():
+        return _heatmaps_to_keypoints_all_rois(
+            maps, rois, widths_ceil, heights_ceil, width_corrections, height_corrections
+        )
     num_rois, num_keypoints = maps.shape[:2]
     xy_preds = maps.new_zeros(num_rois, num_keypoints, 4)
     if num_rois == 0:
@@ -164,3 +170,84 @@ def _decode_group(
     x = (x_int.float() + 0.5) * width_corrections[:, None]
     y = (y_int.float() + 0.5) * height_corrections[:, None]
     return torch.stack([x + offset_x[:, None], y + offset_y[:, None], max_logit, score], dim=2)
+
+
+def _cubic_weights(t: torch.Tensor) -> list[torch.Tensor]:
+    """The 4 bicubic interpolation weights (A = -0.75, as torch's) of fractional offsets ``t``."""
+    a = -0.75
+
+    def near(x: torch.Tensor) -> torch.Tensor:  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x: torch.Tensor) -> torch.Tensor:  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return [far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)]
+
+
+def _source_taps(out_index: torch.Tensor, out_size: torch.Tensor, in_size: int):
+    """Source indices (4 tensors) and weights (4 tensors) of bicubic resizing, align_corners=False."""
+    scale = in_size / out_size.to(torch.float32)
+    real = scale * (out_index.to(torch.float32) + 0.5) - 0.5
+    start = real.floor()
+    weights = _cubic_weights(real - start)
+    indices = [(start + (k - 1)).clamp(0, in_size - 1).long() for k in range(4)]
+    return indices, weights
+
+
+def _heatmaps_to_keypoints_all_rois(
+    maps: torch.Tensor,
+    rois: torch.Tensor,
+    widths_ceil: torch.Tensor,
+    heights_ceil: torch.Tensor,
+    width_corrections: torch.Tensor,
+    height_corrections: torch.Tensor,
+) -> torch.Tensor:
+    """heatmaps_to_keypoints with no loop and no data-dependent Python int, for exported graphs.
+
+    Every ROI's resized maps are computed at once over the concatenated pixels of all ROIs:
+    first along x (the ``ow`` columns of each ROI), then along y, as torch's bicubic resize does;
+    then the first maximum of each ROI and keypoint. Same result as the eager path up to float
+    rounding; memory is (sum of ROI areas) x keypoints floats.
+    """
+    num_rois, num_keypoints, in_h, in_w = maps.shape
+    out_w, out_h = widths_ceil.long(), heights_ceil.long()
+    roi_ids = torch.arange(num_rois, device=maps.device)
+
+    # Along x: (columns of all ROIs, K, in_h).
+    num_columns = out_w.sum().item()  # an int (symbolic under torch.export)
+    column_roi = torch.repeat_interleave(roi_ids, out_w, output_size=num_columns)
+    column_start = out_w.cumsum(0) - out_w
+    column_x = torch.arange(num_columns, device=maps.device) - column_start[column_roi]
+    x_indices, x_weights = _source_taps(column_x, out_w[column_roi], in_w)
+    columns = maps[column_roi, :, :, x_indices[0]] * x_weights[0][:, None, None]
+    for k in range(1, 4):
+        columns = columns + maps[column_roi, :, :, x_indices[k]] * x_weights[k][:, None, None]
+
+    # Along y: (pixels of all ROIs, K), ROI by ROI in row-major order.
+    areas = out_h * out_w
+    num_pixels = areas.sum().item()
+    pixel_roi = torch.repeat_interleave(roi_ids, areas, output_size=num_pixels)
+    position = torch.arange(num_pixels, device=maps.device) - (areas.cumsum(0) - areas)[pixel_roi]
+    pixel_w = out_w[pixel_roi]
+    pixel_x = position % pixel_w
+    pixel_y = torch.div(position - pixel_x, pixel_w, rounding_mode="floor")
+    pixel_column = column_start[pixel_roi] + pixel_x
+    y_indices, y_weights = _source_taps(pixel_y, out_h[pixel_roi], in_h)
+    values = columns[pixel_column, :, y_indices[0]] * y_weights[0][:, None]
+    for k in range(1, 4):
+        values = values + columns[pixel_column, :, y_indices[k]] * y_weights[k][:, None]
+
+    # First maximum of each (ROI, keypoint), in row-major order like argmax.
+    index = pixel_roi[:, None].expand(-1, num_keypoints)
+    max_logit = maps.new_full((num_rois, num_keypoints), float("-inf")).scatter_reduce(0, index, values, "amax")
+    is_max = values == max_logit[pixel_roi]
+    candidates = torch.where(is_max, position[:, None], torch.full_like(position[:, None], num_pixels))
+    pos = torch.full_like(max_logit, num_pixels, dtype=torch.long).scatter_reduce(0, index, candidates, "amin")
+
+    partition = (maps - max_logit[..., None, None]).exp().sum(dim=(2, 3))
+    x_int = pos % out_w[:, None]
+    y_int = torch.div(pos - x_int, out_w[:, None], rounding_mode="floor")
+    x = (x_int.float() + 0.5) * width_corrections[:, None]
+    y = (y_int.float() + 0.5) * height_corrections[:, None]
+    return torch.stack([x + rois[:, 0, None], y + rois[:, 1, None], max_logit, 1.0 / partition], dim=2)

@@ -11,6 +11,8 @@ import math
 import torch
 from torch.nn import functional as F
 
+from .tracing import is_exporting
+
 BYTES_PER_FLOAT = 4
 # Memory allowed for one chunk of full-image masks on the GPU.
 GPU_MEM_LIMIT = 1024**3
@@ -69,11 +71,16 @@ def paste_masks_in_image(
         raise ValueError(f"paste_masks_in_image: masks must have shape (N, M, M), got {tuple(masks.shape)}")
     if boxes.dim() != 2 or boxes.shape[-1] != 4:
         raise ValueError(f"paste_masks_in_image: boxes must have shape (N, 4), got {tuple(boxes.shape)}")
+    out_dtype = torch.bool if threshold >= 0 else torch.uint8
+    if is_exporting():
+        # One paste over the whole image for all masks: no loop over a data-dependent count.
+        # Same values as the per-box CPU path (pixels outside a box's margin come out 0 there too).
+        img_masks, _ = _do_paste_mask(masks[:, None, :, :], boxes, image_shape[0], image_shape[1], skip_empty=False)
+        return img_masks >= threshold if threshold >= 0 else (img_masks * 255).to(dtype=torch.uint8)
     num = len(masks)
     if len(boxes) != num:
         raise ValueError(f"paste_masks_in_image: got {num} masks but {len(boxes)} boxes")
     img_h, img_w = int(image_shape[0]), int(image_shape[1])
-    out_dtype = torch.bool if threshold >= 0 else torch.uint8
     if num == 0:
         return masks.new_empty((0, img_h, img_w), dtype=out_dtype)
 

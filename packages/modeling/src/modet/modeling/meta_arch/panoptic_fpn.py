@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from modet.core.config import CfgNode, configurable
+from modet.ops import is_exporting
 from modet.structures import Instances
 
 from ..postprocessing import detector_postprocess, sem_seg_postprocess
@@ -127,6 +128,11 @@ class PanopticFPN(GeneralizedRCNN):
             height, width = requested_size(input_per_image, image_size)
             sem_seg_r = sem_seg_postprocess(sem_seg_result, image_size, height, width)
             detector_r = detector_postprocess(detector_result, height, width)
+            if is_exporting():
+                # The greedy, sequential placement of instances runs after the graph, on its outputs
+                # (modet.export does it when it rebuilds the output dict), as in detectron2's export.
+                processed_results.append({"sem_seg": sem_seg_r, "instances": detector_r})
+                continue
             panoptic_r = combine_semantic_and_instance_outputs(
                 detector_r,
                 sem_seg_r.argmax(dim=0),

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from modet.ops import batched_nms, cat, move_device_like
+from modet.ops import batched_nms, cat, is_exporting, move_device_like
 from modet.structures import Boxes, Instances
 
 __all__ = ["add_ground_truth_to_proposals", "find_top_rpn_proposals"]
@@ -54,14 +54,15 @@ def find_top_rpn_proposals(
         scores_per_img = topk_scores[n]
         levels = level_ids
         valid_mask = torch.isfinite(boxes.tensor).all(dim=1) & torch.isfinite(scores_per_img)
-        if not valid_mask.all():
+        exporting = is_exporting()  # no branch on data then: masking by an all-true mask changes nothing
+        if exporting or not valid_mask.all():
             if training:
                 raise FloatingPointError("Predicted boxes or scores contain Inf/NaN. Training has diverged.")
             boxes, scores_per_img, levels = boxes[valid_mask], scores_per_img[valid_mask], levels[valid_mask]
         boxes.clip(image_size)
 
         keep = boxes.nonempty(threshold=min_box_size)
-        if keep.sum().item() != len(boxes):
+        if exporting or keep.sum().item() != len(boxes):
             boxes, scores_per_img, levels = boxes[keep], scores_per_img[keep], levels[keep]
 
         keep = batched_nms(boxes.tensor, scores_per_img, levels, nms_thresh)

@@ -16,10 +16,11 @@ from torch.nn import functional as F
 
 from modet.core.config import configurable
 from modet.core.events import get_event_storage
-from modet.ops import ShapeSpec, batched_nms, cat, cross_entropy, nonzero_tuple
+from modet.ops import ShapeSpec, batched_nms, cat, cross_entropy, is_exporting, nonzero_tuple
 from modet.structures import Boxes, Instances
 
 from ..box_regression import Box2BoxTransform, _dense_box_regression_loss
+from .per_image import split_per_image
 
 __all__ = ["FastRCNNOutputLayers", "fast_rcnn_inference", "fast_rcnn_inference_single_image"]
 
@@ -102,7 +103,7 @@ def fast_rcnn_inference_single_image(
         )
     # Regions whose boxes or scores are inf/nan (a diverged model) are dropped, not propagated.
     valid_mask = torch.isfinite(boxes).all(dim=1) & torch.isfinite(scores).all(dim=1)
-    if not valid_mask.all():
+    if is_exporting() or not valid_mask.all():  # no data-dependent branch in an exported graph
         boxes = boxes[valid_mask]
         scores = scores[valid_mask]
 
@@ -417,8 +418,7 @@ class FastRCNNOutputLayers(nn.Module):
             predict_boxes = predict_boxes.view(N, K, B)[
                 torch.arange(N, dtype=torch.long, device=predict_boxes.device), gt_classes
             ]
-        num_prop_per_image = [len(p) for p in proposals]
-        return predict_boxes.split(num_prop_per_image)
+        return split_per_image(predict_boxes, proposals)
 
     def predict_boxes(
         self, predictions: tuple[torch.Tensor, torch.Tensor], proposals: list[Instances]
@@ -427,16 +427,14 @@ class FastRCNNOutputLayers(nn.Module):
         if not len(proposals):
             return []
         _, proposal_deltas = predictions
-        num_prop_per_image = [len(p) for p in proposals]
         proposal_boxes = cat([p.proposal_boxes.tensor for p in proposals], dim=0)
         predict_boxes = self.box2box_transform.apply_deltas(proposal_deltas, proposal_boxes)  # N x (K*B)
-        return predict_boxes.split(num_prop_per_image)
+        return split_per_image(predict_boxes, proposals)
 
     def predict_probs(
         self, predictions: tuple[torch.Tensor, torch.Tensor], proposals: list[Instances]
     ) -> list[torch.Tensor] | tuple[torch.Tensor, ...]:
         """Per image, class probabilities (Ri, K+1): softmax, or per-class sigmoid with ``use_sigmoid_ce``."""
         scores, _ = predictions
-        num_inst_per_image = [len(p) for p in proposals]
         probs = scores.sigmoid() if self.use_sigmoid_ce else F.softmax(scores, dim=-1)
-        return probs.split(num_inst_per_image, dim=0)
+        return split_per_image(probs, proposals)

@@ -14,6 +14,8 @@ from modet.core.registry import Registry
 from modet.ops import Conv2d, ConvTranspose2d, ShapeSpec, cat
 from modet.structures import Instances, heatmaps_to_keypoints
 
+from .per_image import split_per_image
+
 __all__ = [
     "ROI_KEYPOINT_HEAD_REGISTRY",
     "BaseKeypointRCNNHead",
@@ -102,10 +104,9 @@ def keypoint_rcnn_inference(pred_keypoint_logits: torch.Tensor, pred_instances: 
 
     pred_keypoint_logits = pred_keypoint_logits.detach()
     keypoint_results = heatmaps_to_keypoints(pred_keypoint_logits, bboxes_flat.detach())
-    num_instances_per_image = [len(i) for i in pred_instances]
     # heatmaps_to_keypoints gives (x, y, logit, score): keep x, y and score.
-    keypoint_results = keypoint_results[:, :, [0, 1, 3]].split(num_instances_per_image, dim=0)
-    heatmap_results = pred_keypoint_logits.split(num_instances_per_image, dim=0)
+    keypoint_results = split_per_image(keypoint_results[:, :, [0, 1, 3]], pred_instances)
+    heatmap_results = split_per_image(pred_keypoint_logits, pred_instances)
 
     for keypoints_per_image, heatmaps_per_image, instances_per_image in zip(
         keypoint_results, heatmap_results, pred_instances

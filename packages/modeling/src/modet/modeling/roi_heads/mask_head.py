@@ -15,6 +15,8 @@ from modet.ops import Conv2d, ConvTranspose2d, ShapeSpec, cat, get_norm
 from modet.ops.weight_init import c2_msra_fill
 from modet.structures import Instances
 
+from .per_image import split_per_image
+
 __all__ = [
     "ROI_MASK_HEAD_REGISTRY",
     "BaseMaskRCNNHead",
@@ -119,8 +121,7 @@ def mask_rcnn_inference(pred_mask_logits: torch.Tensor, pred_instances: list[Ins
         mask_probs_pred = pred_mask_logits[indices, class_pred][:, None].sigmoid()
     # (B, 1, M, M)
 
-    num_boxes_per_image = [len(i) for i in pred_instances]
-    for prob, instances in zip(mask_probs_pred.split(num_boxes_per_image, dim=0), pred_instances):
+    for prob, instances in zip(split_per_image(mask_probs_pred, pred_instances), pred_instances):
         instances.pred_masks = prob
 
 
