@@ -1,0 +1,26 @@
+"""Deploy modet models: ``TracingAdapter``, ONNX and ``torch.export`` files, ``load(path)`` (detectron2.export).
+
+``export_onnx(model, sample_inputs, path)`` and ``export_program(model, sample_inputs, path)``
+write one file whose image height and width are dynamic, with a JSON schema beside it;
+``load(path)`` runs either one with the model's own ``list[dict]`` contract.
+"""
+
+from .adapter import TracingAdapter
+from .exporting import MAX_IMAGE_SIDE, ONNX_OPSET, ExportError, export_onnx, export_program, min_image_side
+from .runtime import ExportedModel, load
+from .schema import flatten_outputs, read_schema, unflatten_outputs
+
+__all__ = [
+    "MAX_IMAGE_SIDE",
+    "ONNX_OPSET",
+    "ExportError",
+    "ExportedModel",
+    "TracingAdapter",
+    "export_onnx",
+    "export_program",
+    "flatten_outputs",
+    "load",
+    "min_image_side",
+    "read_schema",
+    "unflatten_outputs",
+]
