@@ -75,6 +75,14 @@ def _export_error(stage: str, exc: BaseException, model: nn.Module) -> ExportErr
     first_line = lines[0] if lines else type(exc).__name__
     # A shape guard that does not hold for every size says which one (the rest are alike).
     first_line += "".join(f" {line}" for line in lines[1:2] if line.startswith("- Not all values"))
+    # The ONNX translator names the graph node (the operation) it failed on in a chained cause.
+    cause = exc.__cause__
+    while cause is not None:
+        node = next((line.strip() for line in str(cause).splitlines() if "translating node" in line), None)
+        if node:
+            first_line += f" ({node[:300]})"
+            break
+        cause = cause.__cause__
     parts = [f"{type(model).__name__} cannot be exported ({stage}): {type(exc).__name__}: {first_line}"]
     if where:
         parts.append(f"at {where}")

@@ -216,7 +216,7 @@ def _heatmaps_to_keypoints_all_rois(
 
     # Along x: (columns of all ROIs, K, in_h).
     num_columns = out_w.sum().item()  # an int (symbolic under torch.export)
-    column_roi = torch.repeat_interleave(roi_ids, out_w, output_size=num_columns)
+    column_roi = torch.repeat_interleave(roi_ids, out_w)  # (no output_size: ONNX has no form of it)
     column_start = out_w.cumsum(0) - out_w
     column_x = torch.arange(num_columns, device=maps.device) - column_start[column_roi]
     x_indices, x_weights = _source_taps(column_x, out_w[column_roi], in_w)
@@ -227,7 +227,7 @@ def _heatmaps_to_keypoints_all_rois(
     # Along y: (pixels of all ROIs, K), ROI by ROI in row-major order.
     areas = out_h * out_w
     num_pixels = areas.sum().item()
-    pixel_roi = torch.repeat_interleave(roi_ids, areas, output_size=num_pixels)
+    pixel_roi = torch.repeat_interleave(roi_ids, areas)
     position = torch.arange(num_pixels, device=maps.device) - (areas.cumsum(0) - areas)[pixel_roi]
     pixel_w = out_w[pixel_roi]
     pixel_x = position % pixel_w
