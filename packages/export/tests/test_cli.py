@@ -1,4 +1,4 @@
-"""`modet export`: found through the modet.commands entry point, loads MODEL.WEIGHTS, writes the
+"""`modet export`: found through the plugin's modet_subcommands hook, loads MODEL.WEIGHTS, writes the
 file, its schema and a report whose check passes; errors are one clear line."""
 
 from __future__ import annotations

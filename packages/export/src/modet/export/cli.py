@@ -1,7 +1,7 @@
 """``modet export``: a config's model, with its ``MODEL.WEIGHTS``, as an ONNX file or a torch.export program.
 
 Installed with ``modet-export[cli]`` (the ``modet`` command is modet-engine's; this package adds
-the subcommand through the ``modet.commands`` entry point). Writes ``DIR/model.onnx`` or
+the subcommand through its plugin's ``modet_subcommands`` hook). Writes ``DIR/model.onnx`` or
 ``DIR/model.pt2``, the schema beside it, and ``DIR/report.json``: the file's size, input and
 output names, and how the exported file's outputs on the sample image compare with the eager
 model's. The config file is YAML (a LazyConfig ``.py`` would be code: not taken here).
