@@ -131,6 +131,27 @@ def test_naive_sync_bn_is_bn_with_one_worker():
         NaiveSyncBatchNorm(3, stats_mode="M")
 
 
+def test_frozen_bn_refuses_bn_without_running_stats():
+    with pytest.raises(ValueError, match="no running statistics"):
+        FrozenBatchNorm2d.convert_frozen_batchnorm(nn.BatchNorm2d(3, track_running_stats=False))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"momentum": None}, "momentum=None"),
+        ({"affine": False}, "affine=True"),
+        ({"track_running_stats": False}, "track_running_stats"),
+    ],
+)
+def test_naive_sync_bn_with_several_workers_names_what_it_cannot_do(monkeypatch, kwargs, match):
+    # Checked before any collective call, so a faked world size of 2 reaches it without workers.
+    monkeypatch.setattr("modet.ops.batch_norm._world_size", lambda: 2)
+    bn = NaiveSyncBatchNorm(3, **kwargs).train()
+    with pytest.raises(ValueError, match=match):
+        bn(torch.randn(2, 3, 4, 4))
+
+
 def test_layer_norm_normalizes_channels():
     torch.manual_seed(0)
     x = torch.randn(2, 5, 3, 4)

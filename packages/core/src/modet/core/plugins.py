@@ -120,7 +120,7 @@ class ModetPluginManager(pluggy.PluginManager):
         with self._derived_lock:
             if key not in self._derived:
                 self._derived[key] = build(self, *args)
-            return self._derived[key]  # type: ignore[no-any-return]
+            return self._derived[key]
 
     def invalidate(self) -> None:
         """Forget all derived state (the next ``get_cfg()``/``get_registry()`` rebuilds it)."""

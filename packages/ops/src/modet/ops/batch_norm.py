@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.distributed as dist
@@ -29,6 +30,10 @@ class FrozenBatchNorm2d(nn.Module):
     """
 
     _version = 3
+    weight: torch.Tensor
+    bias: torch.Tensor
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
 
     def __init__(self, num_features: int, eps: float = 1e-5):
         super().__init__()
@@ -84,8 +89,14 @@ class FrozenBatchNorm2d(nn.Module):
         children in place and returns ``module``.
         """
         if isinstance(module, (nn.BatchNorm2d, nn.SyncBatchNorm)):
+            if module.running_mean is None or module.running_var is None:
+                raise ValueError(
+                    f"convert_frozen_batchnorm: {module} has no running statistics "
+                    "(track_running_stats=False), so there is nothing to freeze"
+                )
             frozen = cls(module.num_features)
             if module.affine:
+                assert module.weight is not None and module.bias is not None  # affine BN has both
                 frozen.weight.data = module.weight.data.clone().detach()
                 frozen.bias.data = module.bias.data.clone().detach()
             frozen.running_mean.data = module.running_mean.data
@@ -145,6 +156,14 @@ class NaiveSyncBatchNorm(BatchNorm2d):
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         if _world_size() == 1 or not self.training:
             return super().forward(input)
+        if self.weight is None or self.bias is None or self.running_mean is None or self.running_var is None:
+            raise ValueError(
+                "NaiveSyncBatchNorm: training with more than one worker needs affine=True and track_running_stats=True"
+            )
+        if self.momentum is None:
+            raise ValueError(
+                "NaiveSyncBatchNorm: momentum=None (cumulative average) is not supported with more than one worker"
+            )
 
         batch_size, channels = input.shape[0], input.shape[1]
         half_input = input.dtype == torch.float16
@@ -158,7 +177,7 @@ class NaiveSyncBatchNorm(BatchNorm2d):
                 raise ValueError('NaiveSyncBatchNorm(stats_mode="") does not support zero batch size')
             vec = differentiable_all_reduce(torch.cat([mean, meansqr], dim=0)) * (1.0 / dist.get_world_size())
             mean, meansqr = torch.split(vec, channels)
-            momentum = self.momentum
+            momentum: float | torch.Tensor = self.momentum
         else:
             if batch_size == 0:
                 vec = torch.zeros([2 * channels + 1], device=mean.device, dtype=mean.dtype)
@@ -192,7 +211,7 @@ class CycleBatchNormList(nn.ModuleList):
         self._affine = kwargs.pop("affine", True)
         super().__init__([bn_class(**kwargs, affine=False) for _ in range(length)])
         if self._affine:
-            channels = self[0].num_features
+            channels = cast(int, self[0].num_features)  # every norm layer of torch has num_features
             self.weight = nn.Parameter(torch.ones(channels))
             self.bias = nn.Parameter(torch.zeros(channels))
         self._pos = 0

@@ -12,7 +12,7 @@ from torchvision.ops import deform_conv2d
 __all__ = ["DeformConv", "ModulatedDeformConv"]
 
 
-def _output_hw(module: nn.Module, x: torch.Tensor) -> list[int]:
+def _output_hw(module: _DeformConvBase, x: torch.Tensor) -> list[int]:
     padding, dilation, stride = _pair(module.padding), _pair(module.dilation), _pair(module.stride)
     return [
         (size + 2 * pad - (dil * (k - 1) + 1)) // s + 1
@@ -21,7 +21,7 @@ def _output_hw(module: nn.Module, x: torch.Tensor) -> list[int]:
 
 
 def _check_deform_inputs(
-    module: nn.Module, x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor | None = None
+    module: _DeformConvBase, x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor | None = None
 ) -> None:
     name = type(module).__name__
     if x.dim() != 4:
@@ -151,6 +151,8 @@ class ModulatedDeformConv(_DeformConvBase):
 
     ``mask`` has deformable_groups * kh * kw channels (usually a sigmoid output).
     """
+
+    bias: nn.Parameter | None
 
     def __init__(
         self,

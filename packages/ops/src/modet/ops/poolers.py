@@ -86,6 +86,7 @@ class ROIPooler(nn.Module):
         if len(scales) == 0:
             raise ValueError("ROIPooler: `scales` must hold at least one scale")
 
+        poolers: list[nn.Module]
         if pooler_type == "ROIAlign":
             poolers = [
                 ROIAlign(output_size, spatial_scale=s, sampling_ratio=sampling_ratio, aligned=False) for s in scales

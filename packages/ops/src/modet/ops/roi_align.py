@@ -36,7 +36,11 @@ class ROIAlign(nn.Module):
     """
 
     def __init__(
-        self, output_size: int | tuple[int, int], spatial_scale: float, sampling_ratio: int, aligned: bool = True
+        self,
+        output_size: int | tuple[int, int] | list[int],
+        spatial_scale: float,
+        sampling_ratio: int,
+        aligned: bool = True,
     ):
         super().__init__()
         self.output_size = output_size

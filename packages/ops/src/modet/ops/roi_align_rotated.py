@@ -102,7 +102,7 @@ def _sampling_entries(
 def roi_align_rotated(
     input: torch.Tensor,
     rois: torch.Tensor,
-    output_size: int | tuple[int, int],
+    output_size: int | tuple[int, int] | list[int],
     spatial_scale: float,
     sampling_ratio: int,
 ) -> torch.Tensor:
@@ -170,7 +170,7 @@ class ROIAlignRotated(nn.Module):
         sampling_ratio: samples per bin along each axis; 0 samples adaptively.
     """
 
-    def __init__(self, output_size: int | tuple[int, int], spatial_scale: float, sampling_ratio: int):
+    def __init__(self, output_size: int | tuple[int, int] | list[int], spatial_scale: float, sampling_ratio: int):
         super().__init__()
         self.output_size = output_size
         self.spatial_scale = spatial_scale

@@ -33,9 +33,10 @@ __all__ = [
 def shapes_to_tensor(x: Sequence[int | torch.Tensor], device: torch.device | None = None) -> torch.Tensor:
     """Turn a list of ints (or scalar tensors while tracing) into a 1-d tensor."""
     if torch.jit.is_tracing():
-        if not all(isinstance(t, torch.Tensor) for t in x):
+        tensors = [t for t in x if isinstance(t, torch.Tensor)]
+        if len(tensors) != len(x):
             raise TypeError("shapes_to_tensor: every element of `x` must be a Tensor while tracing")
-        stacked = torch.stack(list(x))
+        stacked = torch.stack(tensors)
         return stacked if stacked.device == device or device is None else stacked.to(device=device)
     return torch.as_tensor(x, device=device)
 

@@ -126,15 +126,16 @@ class Instances:
         for k in instance_lists[0]._fields:
             values = [i.get(k) for i in instance_lists]
             v0 = values[0]
+            merged: Any
             if isinstance(v0, torch.Tensor):
-                values = torch.cat(values, dim=0)
+                merged = torch.cat(values, dim=0)
             elif isinstance(v0, list):
-                values = list(itertools.chain(*values))
+                merged = list(itertools.chain(*values))
             elif hasattr(type(v0), "cat"):
-                values = type(v0).cat(values)
+                merged = type(v0).cat(values)
             else:
                 raise ValueError(f"Unsupported type {type(v0)} for concatenation of field '{k}'")
-            ret.set(k, values)
+            ret.set(k, merged)
         return ret
 
     def __str__(self) -> str:

@@ -198,7 +198,7 @@ class PolygonMasks:
     Each polygon is a flat [x0, y0, x1, y1, ..., xn, yn] vector with n >= 3 vertices.
     """
 
-    def __init__(self, polygons: list[list[torch.Tensor | np.ndarray]]):
+    def __init__(self, polygons: list[list[Any]]):
         if not isinstance(polygons, list):
             raise TypeError(
                 "Cannot create PolygonMasks: Expect a list of list of polygons per image. "
@@ -273,12 +273,12 @@ class PolygonMasks:
                     raise IndexError(
                         f"PolygonMasks: a bool index must have shape ({len(self)},), got {tuple(item.shape)}"
                     )
-                item = item.nonzero().squeeze(1).cpu().numpy().tolist()
+                indices: list[int] = item.nonzero().squeeze(1).cpu().numpy().tolist()
             elif item.dtype in (torch.int32, torch.int64):
-                item = item.reshape(-1).cpu().numpy().tolist()
+                indices = item.reshape(-1).cpu().numpy().tolist()
             else:
                 raise ValueError(f"Unsupported tensor dtype={item.dtype} for indexing PolygonMasks!")
-            selected = [self.polygons[i] for i in item]
+            selected = [self.polygons[i] for i in indices]
         else:
             raise TypeError(f"PolygonMasks cannot be indexed by {type(item).__name__}")
         return PolygonMasks(selected)

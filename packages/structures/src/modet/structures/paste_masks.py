@@ -11,6 +11,7 @@ import math
 import torch
 from torch.nn import functional as F
 
+from .boxes import Boxes
 from .tracing import is_exporting
 
 BYTES_PER_FLOAT = 4
@@ -20,7 +21,7 @@ GPU_MEM_LIMIT = 1024**3
 
 def _do_paste_mask(
     masks: torch.Tensor, boxes: torch.Tensor, img_h: int, img_w: int, skip_empty: bool = True
-) -> tuple[torch.Tensor, tuple]:
+) -> tuple[torch.Tensor, tuple[slice, ...]]:
     """Resample (N, 1, M, M) masks into the (N, 4) XYXY boxes of an img_h x img_w image.
 
     With ``skip_empty`` only the region covering all the boxes (plus a 1-pixel margin) is
@@ -29,9 +30,10 @@ def _do_paste_mask(
     """
     device = masks.device
     if skip_empty:
-        x0_int, y0_int = torch.clamp(boxes.min(dim=0).values.floor()[:2] - 1, min=0).to(dtype=torch.int32)
-        x1_int = torch.clamp(boxes[:, 2].max().ceil() + 1, max=img_w).to(dtype=torch.int32)
-        y1_int = torch.clamp(boxes[:, 3].max().ceil() + 1, max=img_h).to(dtype=torch.int32)
+        low = torch.clamp(boxes.min(dim=0).values.floor()[:2] - 1, min=0).to(dtype=torch.int32)
+        x0_int, y0_int = int(low[0]), int(low[1])
+        x1_int = int(torch.clamp(boxes[:, 2].max().ceil() + 1, max=img_w).to(dtype=torch.int32))
+        y1_int = int(torch.clamp(boxes[:, 3].max().ceil() + 1, max=img_h).to(dtype=torch.int32))
     else:
         x0_int, y0_int = 0, 0
         x1_int, y1_int = img_w, img_h
@@ -51,12 +53,12 @@ def _do_paste_mask(
         masks = masks.float()
     img_masks = F.grid_sample(masks, grid.to(masks.dtype), align_corners=False)
     if skip_empty:
-        return img_masks[:, 0], (slice(int(y0_int), int(y1_int)), slice(int(x0_int), int(x1_int)))
+        return img_masks[:, 0], (slice(y0_int, y1_int), slice(x0_int, x1_int))
     return img_masks[:, 0], ()
 
 
 def paste_masks_in_image(
-    masks: torch.Tensor, boxes: torch.Tensor, image_shape: tuple[int, int], threshold: float = 0.5
+    masks: torch.Tensor, boxes: torch.Tensor | Boxes, image_shape: tuple[int, int], threshold: float = 0.5
 ) -> torch.Tensor:
     """Paste (N, M, M) mask probabilities into (N, H, W) image masks at the XYXY ``boxes`` (Tensor or Boxes).
 
@@ -100,5 +102,6 @@ def paste_masks_in_image(
         )
         # threshold < 0 keeps soft values (x 255) for visualisation and debugging
         masks_chunk = masks_chunk >= threshold if threshold >= 0 else (masks_chunk * 255).to(dtype=torch.uint8)
-        img_masks[(inds, *spatial_inds)] = masks_chunk
+        index: tuple[torch.Tensor | slice, ...] = (inds, *spatial_inds)
+        img_masks[index] = masks_chunk
     return img_masks

@@ -258,5 +258,5 @@ class LazyConfig:
     @staticmethod
     def to_py(cfg: Any, prefix: str = "cfg.") -> str:
         """Python-like text for ``cfg`` (interpolations resolved), for reading, not for running."""
-        container = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else cfg
+        container: Any = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else cfg
         return format_config_as_python(container, prefix=prefix)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import collections.abc as abc
 import functools
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -30,11 +30,11 @@ class LazyConfigLoader(ConfigLoader):
 
 
 def _construct_tuple(loader: LazyConfigLoader, node: yaml.Node) -> tuple[Any, ...]:
-    return tuple(loader.construct_sequence(node))  # type: ignore[arg-type]
+    return tuple(loader.construct_sequence(cast(yaml.SequenceNode, node)))
 
 
 def _construct_name(loader: LazyConfigLoader, suffix: str, node: yaml.Node) -> Any:
-    if loader.construct_scalar(node):  # type: ignore[arg-type]
+    if loader.construct_scalar(cast(yaml.ScalarNode, node)):
         raise yaml.constructor.ConstructorError(
             None, None, f"!!python/name:{suffix} must have an empty value", node.start_mark
         )

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import ast
 import operator
+from collections.abc import Callable
 from typing import Any
 
 import yaml
 
 EVAL_TAG = "tag:yaml.org,2002:python/object/apply:eval"
 
-_BINARY_OPS = {
+_BINARY_OPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
@@ -25,7 +26,7 @@ _BINARY_OPS = {
     ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
-_UNARY_OPS = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+_UNARY_OPS: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 
 # Bounds that keep any expression cheap (detectron2's one expression needs a fraction of each):
 MAX_SOURCE_CHARS = 2_000
