@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import nox
@@ -20,7 +21,7 @@ CONSTRAINTS = str(ROOT / "constraints.txt")
 LOCAL_WHEELS = Path("/opt/pypi-more/files")
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["tests", "integration"]
+nox.options.sessions = ["tests", "integration", "build"]
 nox.options.reuse_existing_virtualenvs = False
 
 
@@ -37,6 +38,7 @@ PACKAGE_ORDER = [
     "evaluation",
     "engine",
     "detectron2",
+    "modet",  # the meta-distribution: its session installs everything
 ]
 
 
@@ -122,3 +124,51 @@ def lint(session: nox.Session) -> None:
     """ruff over the whole repository (needs ruff on PATH)."""
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+def _published_dirs() -> list[Path]:
+    """The folders of every distribution this repository publishes: packages/* and plugins/*."""
+    return list(_project_dirs().values())
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build every published distribution (sdist, and the wheel from it), check them with twine,
+    and test the metadata and the files they carry (tests/packaging)."""
+    session.install("build[uv]>=1.2", "twine>=6.1", "pytest")
+    dist = Path(session.create_tmp()) / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    for folder in _published_dirs():
+        session.run("python", "-m", "build", "--installer", "uv", "--outdir", str(dist), str(folder), silent=True)
+    session.run("twine", "check", "--strict", *sorted(str(p) for p in dist.iterdir()))
+    session.run("pytest", str(ROOT / "tests/packaging"), "-q", *session.posargs, env={"MODET_DIST_DIR": str(dist)})
+
+
+def _floor_requirements() -> list[str]:
+    """Every published distribution with its test extra: their declared ranges are what uv resolves."""
+    folders = []
+    for folder in _published_dirs():
+        extras = tomllib.loads((folder / "pyproject.toml").read_text())["project"].get("optional-dependencies", {})
+        folders.append(f"{folder}[test]" if "test" in extras else str(folder))
+    return [*folders, str(ROOT / "tests/support"), str(ROOT / "tests/integration/toy_plugin")]
+
+
+# Not in the default sessions: it downloads torch, torchvision and the CUDA libraries they pull
+# (about 3 GB) from PyPI. The lowest Python declared (requires-python) runs it; with pyenv:
+# PYENV_VERSION=3.10.13:3.11.7 python3 -m nox -s floors
+@nox.session(python="3.10", venv_backend="uv")
+def floors(session: nox.Session) -> None:
+    """The whole suite on the lowest versions every package declares (uv --resolution lowest-direct):
+    torch, torchvision, numpy, Pillow, pycocotools... at their floors, on the lowest Python."""
+    session.install("--resolution", "lowest-direct", *_floor_requirements(), "pytest>=8", env={"UV_FIND_LINKS": ""})
+    session.run(
+        "python",
+        "-c",
+        "import sys, torch, torchvision, numpy; print(sys.version.split()[0], torch.__version__, torchvision.__version__, numpy.__version__)",
+    )
+    for folder in _published_dirs():
+        if (folder / "tests").is_dir():
+            session.chdir(folder)
+            session.run("pytest", "tests", "-q", *session.posargs)
+    session.chdir(ROOT)
+    session.run("pytest", str(ROOT / "tests/integration"), "-q", *session.posargs)

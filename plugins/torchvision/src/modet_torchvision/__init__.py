@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import resources
+from importlib.metadata import version as _distribution_version
 
 from modet.core.config import CfgNode, get_cfg
 
@@ -12,6 +13,8 @@ CONFIG_NAMES = (
     "keypointrcnn_resnet50_fpn",
     "retinanet_resnet50_fpn",
 )
+
+__version__ = _distribution_version("modet-torchvision")  # the one source of the version is pyproject.toml
 
 
 def get_config_file(name: str) -> str:

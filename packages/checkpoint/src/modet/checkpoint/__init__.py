@@ -3,6 +3,8 @@
 Loading never runs code from a file and saving is atomic.
 """
 
+from importlib.metadata import version as _distribution_version
+
 from .c2_model_loading import align_and_update_state_dicts, convert_basic_c2_names, convert_c2_detectron_names
 from .checkpoint import Checkpointer, IncompatibleKeys, PeriodicCheckpointer, _IncompatibleKeys
 from .detection_checkpoint import DetectionCheckpointer
@@ -26,7 +28,7 @@ from .formats import (
 )
 from .safe_pickle import RestrictedUnpickler, safe_load_pickle, safe_loads_pickle
 
-__version__ = "0.1.0"
+__version__ = _distribution_version("modet-checkpoint")  # the one source of the version is pyproject.toml
 
 __all__ = [
     "DETECTRON2_URL_PREFIX",

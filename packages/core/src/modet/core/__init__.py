@@ -1,5 +1,7 @@
 """modet-core: the plugin manager, component registry, config and event storage of modet."""
 
+from importlib.metadata import version as _distribution_version
+
 from .config import CfgNode, configurable, get_cfg
 from .events import EventStorage, get_event_storage
 from .hookspecs import hookimpl, hookspec
@@ -12,7 +14,7 @@ from .registry import (
     get_registry,
 )
 
-__version__ = "0.1.0"
+__version__ = _distribution_version("modet-core")  # the one source of the version is pyproject.toml
 
 __all__ = [
     "CfgNode",

@@ -1,5 +1,7 @@
 """modet-data: detectron2's data API (catalogs, COCO loading, DatasetMapper, augmentations, loaders)."""
 
+from importlib.metadata import version as _distribution_version
+
 from . import datasets, detection_utils, samplers, transforms
 from .build import (
     build_batch_data_loader,
@@ -13,7 +15,7 @@ from .catalog import DatasetCatalog, Metadata, MetadataCatalog
 from .common import DatasetFromList, MapDataset, ToIterableDataset
 from .dataset_mapper import DatasetMapper
 
-__version__ = "0.1.0"
+__version__ = _distribution_version("modet-data")  # the one source of the version is pyproject.toml
 
 __all__ = [
     "DatasetCatalog",

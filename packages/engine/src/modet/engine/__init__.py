@@ -9,6 +9,7 @@ until a subcommand needs it.
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import version as _distribution_version
 from typing import Any
 
 from modet.core.events import EventStorage, get_event_storage
@@ -16,7 +17,7 @@ from modet.core.events import EventStorage, get_event_storage
 # Eager: the function must shadow the submodule of the same name (launch.py imports torch lazily).
 from .launch import launch
 
-__version__ = "0.1.0"
+__version__ = _distribution_version("modet-engine")  # the one source of the version is pyproject.toml
 
 _EXPORTS: dict[str, str] = {
     "AMPTrainer": "train_loop",

@@ -5,10 +5,14 @@ write one file whose image height and width are dynamic, with a JSON schema besi
 ``load(path)`` runs either one with the model's own ``list[dict]`` contract.
 """
 
+from importlib.metadata import version as _distribution_version
+
 from .adapter import TracingAdapter
 from .exporting import MAX_IMAGE_SIDE, ONNX_OPSET, ExportError, export_onnx, export_program, min_image_side
 from .runtime import ExportedModel, load
 from .schema import flatten_outputs, read_schema, unflatten_outputs
+
+__version__ = _distribution_version("modet-export")  # the one source of the version is pyproject.toml
 
 __all__ = [
     "MAX_IMAGE_SIDE",

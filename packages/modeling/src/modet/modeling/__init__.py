@@ -7,7 +7,10 @@ and the registry can name components whose modules are imported only when a conf
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import version as _distribution_version
 from typing import Any
+
+__version__ = _distribution_version("modet-modeling")  # the one source of the version is pyproject.toml
 
 _EXPORTS: dict[str, str] = {
     # anchors

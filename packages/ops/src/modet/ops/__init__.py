@@ -1,5 +1,7 @@
 """modet.ops: detectron2's ``detectron2.layers`` on PyTorch and torchvision.ops, nothing compiled."""
 
+from importlib.metadata import version as _distribution_version
+
 from .aspp import ASPP
 from .batch_norm import CycleBatchNormList, FrozenBatchNorm2d, LayerNorm, NaiveSyncBatchNorm, get_norm
 from .blocks import CNNBlockBase, DepthwiseSeparableConv2d
@@ -35,6 +37,8 @@ from .wrappers import (
     nonzero_tuple,
     shapes_to_tensor,
 )
+
+__version__ = _distribution_version("modet-ops")  # the one source of the version is pyproject.toml
 
 __all__ = [
     "ASPP",

@@ -1,5 +1,7 @@
 """detectron2's data structures: boxes, rotated boxes, instances, image lists, masks and keypoints."""
 
+from importlib.metadata import version as _distribution_version
+
 from .boxes import Boxes, BoxMode, pairwise_ioa, pairwise_iou, pairwise_point_box_distance
 from .image_list import ImageList
 from .instances import Instances
@@ -7,6 +9,8 @@ from .keypoints import Keypoints, heatmaps_to_keypoints
 from .masks import BitMasks, PolygonMasks, ROIMasks, polygons_to_bitmask
 from .rotated_boxes import RotatedBoxes
 from .rotated_boxes import pairwise_iou as pairwise_iou_rotated
+
+__version__ = _distribution_version("modet-structures")  # the one source of the version is pyproject.toml
 
 __all__ = [
     "BitMasks",
