@@ -23,7 +23,7 @@ def _start(*args: str) -> subprocess.Popen:
 
 
 def _finish(proc: subprocess.Popen) -> tuple[int, str, str]:
-    out, err = proc.communicate(timeout=240)
+    out, err = proc.communicate(timeout=600)  # six runs share the machine
     return proc.returncode, out, err
 
 
@@ -77,10 +77,12 @@ def runs(images, config_file, tmp_path_factory):
 
 
 def test_predict_writes_png_and_json_per_image(runs):
-    rc, _, err = runs["predict"]
+    rc, out, err = runs["predict"]
     out_dir = runs["paths"][0] / "out"
     assert rc == 0, err
-    assert "2/2" in err  # the progress bar
+    lines = out.strip().splitlines()  # one line per image, one at the end
+    assert lines[1].startswith("[2/2] ") and lines[1].endswith(f"-> {out_dir}/park.png")
+    assert lines[2].startswith("modet predict: 2 images, ") and lines[2].endswith(f"results in {out_dir}/")
     for stem, size in (("street", (70, 50)), ("park", (60, 40))):
         vis = Image.open(out_dir / f"{stem}.png")
         assert vis.format == "PNG" and vis.size == size

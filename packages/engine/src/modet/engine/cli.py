@@ -79,13 +79,13 @@ ENGINE_SUBCOMMANDS: dict[str, Subcommand] = {
     ),
     "predict": Subcommand(
         help="run a model on images; write visualised PNGs and JSON instances",
-        main="modet.engine._cli_commands:predict_main",
-        add_arguments="modet.engine._cli_commands:predict_arguments",
+        main="modet.engine._cli_predict:predict_main",
+        add_arguments="modet.engine._cli_predict:predict_arguments",
     ),
     "train": Subcommand(
-        help="train (or evaluate) a model from a config (needs modet-engine[train])",
-        main="modet.engine._cli_commands:train_main",
-        add_arguments="modet.engine._cli_commands:train_arguments",
+        help="train (or evaluate) a model from a config, on its datasets or a COCO-format folder (needs modet-engine[train])",
+        main="modet.engine._cli_train:train_main",
+        add_arguments="modet.engine._cli_train:train_arguments",
     ),
     "demo": Subcommand(
         help="the main job: generate the shapes dataset, train Mask R-CNN on the CPU, evaluate AP, draw predictions",

@@ -216,8 +216,12 @@ class DefaultPredictor:
         self.cfg = cfg.clone()
         self.model = build_model(self.cfg)
         self.model.eval()
-        self.metadata = _dataset_metadata(self.cfg)
-        DetectionCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
+        checkpointer = DetectionCheckpointer(self.model)
+        extra = checkpointer.load(cfg.MODEL.WEIGHTS)
+        #: what did not load from ``cfg.MODEL.WEIGHTS`` (None when no weights were given)
+        self.incompatible_keys = checkpointer.incompatible_keys
+        # class names saved with the weights (by DefaultTrainer) name what this model learnt
+        self.metadata = _checkpoint_metadata(extra, cfg.MODEL.WEIGHTS) or _dataset_metadata(self.cfg)
         self.min_size_test = int(cfg.INPUT.MIN_SIZE_TEST)
         self.max_size_test = int(cfg.INPUT.MAX_SIZE_TEST)
         self.input_format = cfg.INPUT.FORMAT
@@ -270,6 +274,67 @@ class DefaultPredictor:
         return outputs
 
 
+#: The metadata fields ``DefaultTrainer`` saves with its checkpoints (under ``"metadata"``):
+#: what a predictor needs to name and draw what the model learnt.
+CHECKPOINT_METADATA_FIELDS = (
+    "thing_classes",
+    "thing_colors",
+    "stuff_classes",
+    "stuff_colors",
+    "keypoint_names",
+    "keypoint_flip_map",
+    "keypoint_connection_rules",
+)
+
+
+class _TrainingMetadata:
+    """A checkpointable holding the training dataset's class names (and colours, keypoint names...),
+    so that a checkpoint names its classes wherever it is loaded."""
+
+    def __init__(self, cfg: CfgNode) -> None:
+        self._cfg = cfg
+
+    def state_dict(self) -> dict[str, Any]:
+        train_sets = self._cfg.get("DATASETS", {}).get("TRAIN", ())
+        metadata = _metadata_of(train_sets[0]) if train_sets else None
+        if metadata is None:
+            return {}
+        return {k: _plain(getattr(metadata, k)) for k in CHECKPOINT_METADATA_FIELDS if hasattr(metadata, k)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Nothing to restore: the dataset catalog holds the metadata while training."""
+
+
+def _plain(value: Any) -> Any:
+    """Lists for tuples, recursively: what ``torch.load(weights_only=True)`` reads back."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _checkpoint_metadata(extra: dict[str, Any], source: str) -> Any:
+    """A ``Metadata`` of the class names saved in a checkpoint, or None when it has none."""
+    saved = extra.get("metadata") if isinstance(extra, dict) else None
+    if not isinstance(saved, dict) or (not saved.get("thing_classes") and not saved.get("stuff_classes")):
+        return None
+    try:
+        from modet.data import Metadata
+    except ImportError:
+        return None
+    fields = {k: v for k, v in saved.items() if k in CHECKPOINT_METADATA_FIELDS}
+    return Metadata(name=f"checkpoint {source}", **fields)
+
+
+def _metadata_of(dataset_name: str) -> Any:
+    try:
+        from modet.data import MetadataCatalog
+    except ImportError:
+        return None
+    return MetadataCatalog.get(dataset_name)
+
+
 def _dataset_metadata(cfg: CfgNode) -> Any:
     """Metadata of the first test dataset when modet-data is installed and knows it; else None."""
     test_sets = cfg.get("DATASETS", {}).get("TEST", ())
@@ -312,7 +377,9 @@ class DefaultTrainer(TrainerBase):
         from modet.checkpoint import DetectionCheckpointer
 
         # Saving the trainer saves the optimizer, the hooks' state (scheduler) and the RNGs.
-        self.checkpointer = DetectionCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.checkpointer = DetectionCheckpointer(
+            model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self), metadata=_TrainingMetadata(cfg)
+        )
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg

@@ -32,7 +32,11 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--num-train", type=int, default=400, help="training images to generate")
     parser.add_argument("--num-val", type=int, default=50, help="held-out images to generate")
     parser.add_argument("--num-vis", type=int, default=8, help="held-out images to draw predictions on")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu (default: the figures in the README are the CPU's, reproducible to the digit), cuda, cuda:N or auto",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--num-threads",
@@ -43,6 +47,14 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     )
     parser.add_argument("--verbose", action="store_true", help="print the training log, not only progress bars")
     parser.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config overrides: KEY VALUE ...")
+    from ._cli_commands import set_examples
+
+    set_examples(
+        parser,
+        "modet demo --output output/demo",
+        "modet predict --config-file output/demo/config.yaml --weights output/demo/model_final.pth "
+        "--input output/demo/shapes/images/val --output output/demo/predict",
+    )
     return parser
 
 
@@ -190,6 +202,10 @@ def demo_main(args: argparse.Namespace) -> dict[str, Any]:
         import torch
 
         torch.set_num_threads(args.num_threads)
+    from ._cli_commands import check_output_folder, resolve_device
+
+    check_output_folder(args.output_dir)
+    args.device = resolve_device(args.device)
     output_dir = os.path.abspath(args.output_dir)
     os.makedirs(output_dir, exist_ok=True)
     data_dir = os.path.abspath(args.data_dir or os.path.join(output_dir, "shapes"))
