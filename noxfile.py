@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -21,7 +22,7 @@ CONSTRAINTS = str(ROOT / "constraints.txt")
 LOCAL_WHEELS = Path("/opt/pypi-more/files")
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["tests", "integration", "build"]
+nox.options.sessions = ["tests", "integration", "build", "plugin_guide"]
 nox.options.reuse_existing_virtualenvs = False
 
 
@@ -117,6 +118,35 @@ def integration(session: nox.Session) -> None:
     """Everything installed together, plus a tiny plugin found through a real entry point."""
     _install(session, *(str(folder) for folder in PROJECTS.values()), str(ROOT / "tests/integration/toy_plugin"))
     session.run("pytest", str(ROOT / "tests/integration"), "-q", *session.posargs)
+
+
+PLUGIN_EXAMPLE = ROOT / "docs" / "plugin-example"
+# docs/writing-a-plugin.md's commands to build and install the example (run in its folder, as written;
+# uv's pip installs in nox's uv environments).
+GUIDE_BUILD = "python -m build --wheel --outdir dist ."
+GUIDE_INSTALL = "pip install dist/modet_plugin_example-0.1.0-py3-none-any.whl"
+
+
+@nox.session
+def plugin_guide(session: nox.Session) -> None:
+    """docs/writing-a-plugin.md's example plugin, built into a wheel and installed as a user would,
+    then each step of the guide (its tests/) against it."""
+    test_extra = ["modet-engine", "modet-model-zoo"]
+    _install(session, *_local_requirements_of(test_extra), "build[uv]>=1.2")
+    session.chdir(PLUGIN_EXAMPLE)
+    shutil.rmtree(PLUGIN_EXAMPLE / "dist", ignore_errors=True)
+    session.run(*shlex.split(GUIDE_BUILD), "--installer", "uv")
+    session.run("uv", *shlex.split(GUIDE_INSTALL), "--no-deps", external=True)
+    session.run("pytest", "tests", "-q", *session.posargs)
+    shutil.rmtree(PLUGIN_EXAMPLE / "dist", ignore_errors=True)
+
+
+def _local_requirements_of(dists: list[str]) -> list[str]:
+    """The folders of ``dists`` and of every modet distribution they depend on."""
+    folders: list[str] = []
+    for dist in dists:
+        folders += [f for f in _local_requirements(dist) if f not in folders]
+    return folders
 
 
 @nox.session(venv_backend="none")
