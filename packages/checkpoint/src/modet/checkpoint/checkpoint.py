@@ -12,7 +12,8 @@ import attrs
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.parallel import DataParallel, DistributedDataParallel
+
+from modet.core.comm import unwrap_model
 
 from .errors import CheckpointNotFoundError, CorruptCheckpointError, IncompatibleCheckpointError
 from .file_io import atomic_write_text, get_local_path
@@ -41,10 +42,6 @@ class IncompatibleKeys:
 
 # fvcore's name for the same record.
 _IncompatibleKeys = IncompatibleKeys
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, (DistributedDataParallel, DataParallel)) else model
 
 
 def _strip_prefix_if_present(state_dict: dict[str, Any], prefix: str) -> None:
@@ -121,7 +118,7 @@ class Checkpointer:
     """
 
     def __init__(self, model: nn.Module, save_dir: str = "", *, save_to_disk: bool = True, **checkpointables: Any):
-        self.model = _unwrap(model)
+        self.model = unwrap_model(model)
         self._wrapped_model = model
         self.checkpointables: dict[str, Any] = {}
         for key, obj in checkpointables.items():

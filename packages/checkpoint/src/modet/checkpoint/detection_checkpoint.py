@@ -7,9 +7,10 @@ import os
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
-import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+
+from modet.core import comm
 
 from .c2_model_loading import align_and_update_state_dicts
 from .checkpoint import Checkpointer, IncompatibleKeys, _convert_ndarray_to_tensor
@@ -20,14 +21,6 @@ __all__ = ["DetectionCheckpointer"]
 logger = logging.getLogger(__name__)
 
 _MATCHING_HEURISTICS_QUERY = "matching_heuristics"
-
-
-def _is_distributed() -> bool:
-    return dist.is_available() and dist.is_initialized()
-
-
-def _is_main_process() -> bool:
-    return not _is_distributed() or dist.get_rank() == 0
 
 
 _URL_SCHEMES = ("http", "https", "file", "detectron2")
@@ -70,7 +63,7 @@ class DetectionCheckpointer(Checkpointer):
         super().__init__(
             model,
             save_dir,
-            save_to_disk=_is_main_process() if save_to_disk is None else save_to_disk,
+            save_to_disk=comm.is_main_process() if save_to_disk is None else save_to_disk,
             **checkpointables,
         )
         self._matching_heuristics_requested = False
@@ -78,11 +71,10 @@ class DetectionCheckpointer(Checkpointer):
     def load(self, path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
         path, matching_heuristics = _split_matching_heuristics(path)
         need_sync = False
-        if path and isinstance(self._wrapped_model, DistributedDataParallel) and _is_distributed():
+        if path and isinstance(self._wrapped_model, DistributedDataParallel) and comm.get_world_size() > 1:
             path = get_local_path(path)
             has_file = os.path.isfile(path)
-            all_have_file: list[bool] = [False] * dist.get_world_size()
-            dist.all_gather_object(all_have_file, has_file)
+            all_have_file = comm.all_gather(has_file)
             if not all_have_file[0]:
                 raise FileNotFoundError(f"Checkpoint {path} not found on the main worker")
             if not all(all_have_file):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import statistics
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 _CURRENT_STORAGE_STACK: list[EventStorage] = []
@@ -192,3 +192,15 @@ class EventStorage:
 
     def clear_histograms(self) -> None:
         self._histograms = []
+
+
+def flatten_results_dict(results: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"bbox": {"AP": 1}}`` -> ``{"bbox/AP": 1}``: nested evaluation results as scalar names."""
+    flat: dict[str, Any] = {}
+    for key, value in results.items():
+        if isinstance(value, Mapping):
+            for sub_key, sub_value in flatten_results_dict(value).items():
+                flat[f"{key}/{sub_key}"] = sub_value
+        else:
+            flat[key] = value
+    return flat

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 import torch.utils.data as torchdata
 
+from modet.core import comm
 from modet.core.config import configurable
 
-from . import _comm
 from .catalog import DatasetCatalog, MetadataCatalog
 from .common import AspectRatioGroupedDataset, DatasetFromList, MapDataset, ToIterableDataset
 from .dataset_mapper import DatasetMapper
@@ -155,7 +155,7 @@ def build_batch_data_loader(
     **kwargs: Any,
 ) -> Any:
     """An infinite loader yielding this process's share (``total_batch_size / world_size``) of each batch."""
-    world_size = _comm.get_world_size()
+    world_size = comm.get_world_size()
     if total_batch_size <= 0 or total_batch_size % world_size != 0:
         raise ValueError(
             f"Total batch size ({total_batch_size}) must be divisible by the number of processes ({world_size})."

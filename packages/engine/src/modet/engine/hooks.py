@@ -19,7 +19,7 @@ from torch.optim.lr_scheduler import LRScheduler as _TorchLRScheduler
 from tqdm import tqdm
 
 from modet.checkpoint import PeriodicCheckpointer as _PeriodicCheckpointer
-from modet.core.events import EventStorage
+from modet.core.events import EventStorage, flatten_results_dict
 
 from . import comm
 from .train_loop import HookBase
@@ -311,18 +311,6 @@ class LRScheduler(HookBase):
         if isinstance(self.scheduler, _TorchLRScheduler):
             logger.info("Loading scheduler from state_dict ...")
             self.scheduler.load_state_dict(state_dict)
-
-
-def flatten_results_dict(results: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"bbox": {"AP": 1}}`` -> ``{"bbox/AP": 1}``."""
-    flat: dict[str, Any] = {}
-    for key, value in results.items():
-        if isinstance(value, Mapping):
-            for sub_key, sub_value in flatten_results_dict(value).items():
-                flat[f"{key}/{sub_key}"] = sub_value
-        else:
-            flat[key] = value
-    return flat
 
 
 class EvalHook(HookBase):

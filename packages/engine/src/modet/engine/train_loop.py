@@ -182,10 +182,6 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if isinstance(model, (DistributedDataParallel, DataParallel)) else model
-
-
 class SimpleTrainer(TrainerBase):
     """One optimizer step per iteration: next batch, model losses, backward, ``optimizer.step()``.
 
@@ -339,7 +335,7 @@ class SimpleTrainer(TrainerBase):
 
 
 def _model_device(model: torch.nn.Module) -> torch.device:
-    for tensor in _unwrap(model).parameters():
+    for tensor in comm.unwrap_model(model).parameters():
         return tensor.device
     return torch.device("cpu")
 

@@ -19,9 +19,9 @@ import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from modet.core import comm
 from modet.structures import BoxMode, Instances
 
-from . import _comm
 from ._metadata import resolve_metadata
 from .evaluator import DatasetEvaluator
 
@@ -160,10 +160,10 @@ class COCOEvaluator(DatasetEvaluator):
 
     def evaluate(self, img_ids: Sequence[int] | None = None) -> dict[str, Any]:
         if self._distributed:
-            _comm.synchronize()
-            gathered = _comm.gather(self._predictions, dst=0)
+            comm.synchronize()
+            gathered = comm.gather(self._predictions, dst=0)
             predictions = list(itertools.chain(*gathered))
-            if not _comm.is_main_process():
+            if not comm.is_main_process():
                 return {}
         else:
             predictions = self._predictions

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from . import _comm
+from modet.core import comm
 
 __all__ = ["DatasetEvaluator", "DatasetEvaluators", "inference_context", "inference_on_dataset"]
 
@@ -57,7 +57,7 @@ class DatasetEvaluators(DatasetEvaluator):
         results: dict[str, Any] = OrderedDict()
         for evaluator in self._evaluators:
             result = evaluator.evaluate()
-            if _comm.is_main_process() and result is not None:
+            if comm.is_main_process() and result is not None:
                 for key, value in result.items():
                     if key in results:
                         raise KeyError(f"Different evaluators produce results with the same key {key!r}")
@@ -89,7 +89,7 @@ def inference_on_dataset(
     own shard and the evaluators gather the results on the main process.
     ``callbacks`` may hold ``on_start``, ``before_inference``, ``after_inference``, ``on_end``.
     """
-    num_devices = _comm.get_world_size()
+    num_devices = comm.get_world_size()
     try:
         total = len(data_loader)  # type: ignore[arg-type]
     except TypeError:
@@ -109,7 +109,7 @@ def inference_on_dataset(
         if isinstance(model, nn.Module):
             stack.enter_context(inference_context(model))
         stack.enter_context(torch.no_grad())
-        progress = tqdm(total=total, desc="inference", unit="batch", disable=not _comm.is_main_process())
+        progress = tqdm(total=total, desc="inference", unit="batch", disable=not comm.is_main_process())
         stack.callback(progress.close)
         if "on_start" in callbacks:
             callbacks["on_start"]()

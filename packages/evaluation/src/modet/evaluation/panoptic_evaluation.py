@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import _comm
+from modet.core import comm
+
 from ._metadata import resolve_metadata
 from .evaluator import DatasetEvaluator
 
@@ -224,9 +225,9 @@ class COCOPanopticEvaluator(DatasetEvaluator):
             json.dump({**gt_json, "annotations": annotations}, f)
 
     def evaluate(self) -> dict[str, Any] | None:
-        _comm.synchronize()
-        gathered = _comm.gather(self._predictions)
-        if not _comm.is_main_process():
+        comm.synchronize()
+        gathered = comm.gather(self._predictions)
+        if not comm.is_main_process():
             return None
         self._predictions = [p for part in gathered for p in part]
         with open(self._metadata.panoptic_json, encoding="utf-8") as f:

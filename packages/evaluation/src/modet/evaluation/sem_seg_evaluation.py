@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import _comm
+from modet.core import comm
+
 from ._metadata import dataset_records, resolve_metadata
 from .evaluator import DatasetEvaluator
 
@@ -119,9 +120,9 @@ class SemSegEvaluator(DatasetEvaluator):
 
     def evaluate(self) -> dict[str, Any] | None:
         if self._distributed:
-            _comm.synchronize()
-            matrices = _comm.gather(self._conf_matrix)
-            if not _comm.is_main_process():
+            comm.synchronize()
+            matrices = comm.gather(self._conf_matrix)
+            if not comm.is_main_process():
                 return None
             self._conf_matrix = np.sum(matrices, axis=0)
 

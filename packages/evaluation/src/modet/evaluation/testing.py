@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from modet.core.events import flatten_results_dict
+
 __all__ = ["flatten_results_dict", "print_csv_format", "verify_results"]
 
 logger = logging.getLogger(__name__)
@@ -49,15 +51,3 @@ def verify_results(cfg: Any, results: Mapping[str, Mapping[str, float]]) -> bool
         )
         sys.exit(1)
     return ok
-
-
-def flatten_results_dict(results: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"bbox": {"AP": 1}}`` -> ``{"bbox/AP": 1}`` (how trainers store them as scalars)."""
-    flat: dict[str, Any] = {}
-    for key, value in results.items():
-        if isinstance(value, Mapping):
-            for sub_key, sub_value in flatten_results_dict(value).items():
-                flat[f"{key}/{sub_key}"] = sub_value
-        else:
-            flat[key] = value
-    return flat

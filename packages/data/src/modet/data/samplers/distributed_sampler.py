@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch.utils.data.sampler import Sampler
 
-from .. import _comm
+from modet.core import comm
 
 __all__ = ["InferenceSampler", "RepeatFactorTrainingSampler", "TrainingSampler"]
 
@@ -26,9 +26,9 @@ class _InfiniteShardedSampler(Sampler):
 
     def __init__(self, shuffle: bool, seed: int | None):
         self._shuffle = shuffle
-        self._seed = int(_comm.shared_random_seed() if seed is None else seed)
-        self._rank = _comm.get_rank()
-        self._world_size = _comm.get_world_size()
+        self._seed = int(comm.shared_random_seed() if seed is None else seed)
+        self._rank = comm.get_rank()
+        self._world_size = comm.get_world_size()
 
     def __iter__(self) -> Iterator[int]:
         yield from itertools.islice(self._infinite_indices(), self._rank, None, self._world_size)
@@ -110,8 +110,8 @@ class InferenceSampler(Sampler):
         if not isinstance(size, int) or size < 0:
             raise ValueError(f"InferenceSampler(size=...) expects a non-negative int, got {size!r}")
         self._size = size
-        self._rank = _comm.get_rank()
-        self._world_size = _comm.get_world_size()
+        self._rank = comm.get_rank()
+        self._world_size = comm.get_world_size()
         self._local_indices = self._get_local_indices(size, self._world_size, self._rank)
 
     @staticmethod
