@@ -71,7 +71,7 @@ class DetectionCheckpointer(Checkpointer):
     def load(self, path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
         path, matching_heuristics = _split_matching_heuristics(path)
         need_sync = False
-        if path and isinstance(self._wrapped_model, DistributedDataParallel) and comm.get_world_size() > 1:
+        if path and isinstance(self._wrapped_model, DistributedDataParallel):  # DDP: a process group exists
             path = get_local_path(path)
             has_file = os.path.isfile(path)
             all_have_file = comm.all_gather(has_file)
