@@ -149,11 +149,34 @@ def _local_requirements_of(dists: list[str]) -> list[str]:
     return folders
 
 
-@nox.session(venv_backend="none")
+# mypy checks these import packages; each is a PEP 420 portion with py.typed.
+TYPED_PACKAGES = [
+    "modet.core",
+    "modet.structures",
+    "modet.ops",
+    "modet.modeling",
+    "modet.checkpoint",
+    "modet.model_zoo",
+    "modet.export",
+    "modet.data",
+    "modet.evaluation",
+    "modet.engine",
+    "modet_safetensors",
+    "modet_torchvision",
+    "modet_lighthead",
+]
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the whole repository (needs ruff on PATH)."""
+    """ruff, the package graph of DESIGN.md (import-linter), the import rules, and mypy."""
+    editable = [arg for folder in PROJECTS.values() for arg in ("-e", str(folder))]  # errors name repo files
+    _install(session, "ruff", "import-linter", "mypy", *editable)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports", "--no-cache")
+    session.run("python", "tools/check_imports.py")
+    session.run("mypy", *(arg for package in TYPED_PACKAGES for arg in ("-p", package)))
 
 
 def _published_dirs() -> list[Path]:

@@ -12,6 +12,9 @@ from __future__ import annotations
 import torch
 
 from modet.modeling.anchor_generator import DefaultAnchorGenerator
+from modet.modeling.backbone import FPN
+from modet.modeling.backbone.fpn import LastLevelP6P7
+from modet.modeling.backbone.resnet import build_resnet_backbone
 
 
 class TorchvisionAnchorGenerator(DefaultAnchorGenerator):
@@ -29,9 +32,6 @@ class TorchvisionAnchorGenerator(DefaultAnchorGenerator):
 
 def build_retinanet_resnet_fpn_p5_backbone(cfg, input_shape):
     """detectron2's RetinaNet backbone, but with p6/p7 computed from p5 as torchvision does."""
-    from modet.modeling.backbone import FPN
-    from modet.modeling.backbone.fpn import LastLevelP6P7
-    from modet.modeling.backbone.resnet import build_resnet_backbone
 
     out_channels = cfg.MODEL.FPN.OUT_CHANNELS
     return FPN(

@@ -35,6 +35,7 @@ def modet_add_config(cfg: CfgNode) -> None:
 
 @hookimpl
 def modet_checkpoint_formats() -> list:
+    # deferred: every `modet` command imports this plugin; the format loads when it is used
     from .formats import TORCHVISION_DETECTION_FORMAT
 
     return [TORCHVISION_DETECTION_FORMAT]

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import torch
 
 from .errors import CorruptCheckpointError
 from .formats import CheckpointFormat
-from .safe_pickle import safe_load_pickle
+from .safe_pickle import _import_numpy_attr, safe_load_pickle
 
 __all__ = ["PICKLE_FORMAT", "PYCLS_FORMAT", "TORCH_FORMAT", "builtin_formats"]
 
@@ -30,10 +31,6 @@ def _numpy_safe_globals() -> list[Any]:
     Training states sometimes hold numpy scalars or arrays (e.g. from a scheduler); rebuilding
     them runs no code from the file, like the ``.pkl`` unpickler's allow-list.
     """
-    import numpy as np
-
-    from .safe_pickle import _import_numpy_attr
-
     reconstruct = _import_numpy_attr("multiarray", "_reconstruct")
     scalar = _import_numpy_attr("multiarray", "scalar")
     dtype_classes = {type(np.dtype(code)) for code in "?bhilqBHILQefdgFDG"}

@@ -9,6 +9,7 @@ from .formats import CheckpointFormat
 
 @hookimpl
 def modet_checkpoint_formats() -> list[CheckpointFormat]:
+    # deferred: every `modet` command loads this plugin; the formats (and torch) load on first use
     from .builtin_formats import builtin_formats
 
     return builtin_formats()

@@ -15,6 +15,8 @@ import io
 import pickle
 from typing import Any, BinaryIO
 
+import numpy
+
 from .errors import UnsafeCheckpointError
 
 # numpy moved numpy.core to numpy._core in 2.0; pickles name whichever wrote them.
@@ -36,8 +38,6 @@ def _latin1_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -
 def _allowed(module: str, name: str) -> Any | None:
     """The object ``module.name`` resolves to, or None when it is not on the allow-list."""
     if module == "numpy" and name in ("ndarray", "dtype"):
-        import numpy
-
         return getattr(numpy, name)
     for core in _NUMPY_CORE_MODULES:
         for reconstructor in _NUMPY_RECONSTRUCTORS:

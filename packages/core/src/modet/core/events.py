@@ -108,6 +108,7 @@ class EventStorage:
 
     def put_histogram(self, hist_name: str, hist_tensor: Any, bins: int = 1000) -> None:
         """Record a histogram of a tensor's values (tensorboard's layout)."""
+        # modet.core does not depend on torch; a histogram is of a tensor, so torch is there
         import torch
 
         values = hist_tensor.detach().float().flatten()

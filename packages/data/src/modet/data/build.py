@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import operator
+import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -136,8 +137,6 @@ def trivial_batch_collator(batch: list[Any]) -> list[Any]:
 def worker_init_reset_seed(worker_id: int) -> None:
     """Seed numpy/random/torch in each worker from torch's per-worker seed (which follows the
     main process's torch RNG), so augmentations differ between workers yet repeat across runs."""
-    import random
-
     initial_seed = torch.initial_seed() % 2**31
     np.random.seed(initial_seed + worker_id)
     random.seed(initial_seed + worker_id)

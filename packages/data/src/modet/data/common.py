@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import pickle
@@ -87,9 +88,7 @@ class DatasetFromList(data.Dataset):
             end = int(self._addr[idx])
             return pickle.loads(self._buffer[start:end].tobytes())
         if self._copy:
-            import copy as _copy
-
-            return _copy.deepcopy(self._lst[idx])
+            return copy.deepcopy(self._lst[idx])
         return self._lst[idx]
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from modet.core.config import configurable
+from modet.structures import Boxes, BoxMode, Instances
 
 from . import detection_utils as utils
 from . import transforms as T
@@ -146,8 +147,6 @@ def _transform_proposals(
     dataset_dict: dict[str, Any], image_shape: tuple[int, int], transforms: T.Transform, *, proposal_topk: int
 ) -> None:
     """Turn precomputed ``proposal_boxes``/``proposal_objectness_logits`` into ``proposals`` Instances."""
-    from modet.structures import Boxes, BoxMode, Instances
-
     if "proposal_boxes" not in dataset_dict:
         return
     boxes = transforms.apply_box(

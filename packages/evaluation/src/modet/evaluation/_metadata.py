@@ -9,6 +9,7 @@ from typing import Any
 
 def _require_modet_data(what: str) -> Any:
     try:
+        # optional: evaluators take metadata as an argument; modet-data is not a dependency
         import modet.data as data
     except ImportError as exc:
         raise ImportError(

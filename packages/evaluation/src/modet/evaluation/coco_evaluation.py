@@ -9,6 +9,7 @@ import itertools
 import json
 import logging
 import os
+import tempfile
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -22,7 +23,7 @@ from pycocotools.cocoeval import COCOeval
 from modet.core import comm
 from modet.structures import BoxMode, Instances
 
-from ._metadata import resolve_metadata
+from ._metadata import _require_modet_data, resolve_metadata
 from .evaluator import DatasetEvaluator
 
 __all__ = ["COCOEvaluator", "instances_to_coco_json"]
@@ -132,10 +133,6 @@ class COCOEvaluator(DatasetEvaluator):
 
     def _convert_dataset_to_coco(self, dataset_name: str, output_dir: str | None, allow_cached: bool) -> str:
         """Write the registered dataset's ground truth as COCO json (detectron2 does the same)."""
-        import tempfile
-
-        from ._metadata import _require_modet_data
-
         convert_to_coco_json = _require_modet_data("COCOEvaluator").datasets.convert_to_coco_json
         folder = output_dir or tempfile.mkdtemp(prefix="modet_coco_gt_")
         cache_path = os.path.join(folder, f"{dataset_name}_coco_format.json")

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from modet.checkpoint import DetectionCheckpointer
 from modet.core.config import get_cfg
@@ -72,8 +73,6 @@ def _sample_image(args: argparse.Namespace, cfg: Any) -> np.ndarray:
         y, x = np.mgrid[0:height, 0:width]
         rgb = np.stack([(x * 255 // width), (y * 255 // height), ((x + y) * 97 % 256)], axis=-1).astype(np.uint8)
     else:
-        from PIL import Image, ImageOps, UnidentifiedImageError
-
         try:
             with Image.open(args.sample_image) as image:
                 rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import linecache
 import os
 from pathlib import Path
@@ -38,8 +39,6 @@ def min_image_side(model: nn.Module) -> int:
 
 def _require_onnx(function: str, modules: tuple[str, ...]) -> None:
     """A clear error naming the extra when a package of ``modet-export[onnx]`` is missing."""
-    import importlib.util
-
     missing = [name for name in modules if importlib.util.find_spec(name) is None]
     if missing:
         raise ImportError(f"{function} needs {', '.join(missing)}: pip install 'modet-export[onnx]'")

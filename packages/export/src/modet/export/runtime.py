@@ -82,7 +82,7 @@ def _program_runner(path: Path) -> Runner:
 
 def _onnx_runner(path: Path, providers: Sequence[str] | None, session_options: Any) -> Runner:
     try:
-        import onnxruntime
+        import onnxruntime  # the `onnx` extra
     except ImportError:
         raise ImportError(f"running {path} needs onnxruntime: pip install 'modet-export[onnx]'") from None
     providers = list(providers or ["CPUExecutionProvider"])

@@ -14,7 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from modet.checkpoint import DetectionCheckpointer
 from modet.core.config import CfgNode, LazyConfig, get_cfg, instantiate
+from modet.modeling import build_model
 
 __all__ = ["get", "get_checkpoint_url", "get_config", "get_config_file"]
 
@@ -169,8 +171,6 @@ def get_config(config_path: str, trained: bool = False) -> Any:
 
 
 def _load_weights(model: nn.Module, path: str) -> None:
-    from modet.checkpoint import DetectionCheckpointer
-
     DetectionCheckpointer(model).load(path)
 
 
@@ -186,8 +186,6 @@ def get(config_path: str, trained: bool = False, device: str | None = None) -> n
     if device is None and not torch.cuda.is_available():
         device = "cpu"
     if isinstance(cfg, CfgNode):
-        from modet.modeling import build_model
-
         if device is not None:
             cfg.MODEL.DEVICE = device
         model = build_model(cfg)

@@ -79,7 +79,7 @@ __all__ = sorted([*_EXPORTS, "ShapeSpec"])
 
 def __getattr__(name: str) -> Any:
     if name == "ShapeSpec":
-        from modet.ops import ShapeSpec
+        from modet.ops import ShapeSpec  # loaded on first use, like every name of this module
 
         return ShapeSpec
     module_name = _EXPORTS.get(name)

@@ -50,6 +50,7 @@ def modet_register_components(registry: ComponentRegistry) -> None:
 @hookimpl
 def modet_add_config(cfg: CfgNode) -> None:
     """Add the MODEL.* and TEST.* keys with detectron2's defaults."""
+    # deferred: every `modet` command imports this plugin; the keys load when a config is made
     from .config import add_modeling_config
 
     add_modeling_config(cfg)

@@ -19,6 +19,7 @@ import tempfile
 from copy import deepcopy
 from typing import Any
 
+import cloudpickle
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf, SCMode
 
@@ -225,8 +226,6 @@ class LazyConfig:
 
     @staticmethod
     def _save_pickle(cfg: Any, filename: str) -> None:
-        import cloudpickle
-
         pkl_filename = filename + ".pkl"
         try:
             data = cloudpickle.dumps(cfg)

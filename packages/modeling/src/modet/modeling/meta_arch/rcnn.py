@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torchvision.utils import draw_bounding_boxes
 
 from modet.core.config import CfgNode, configurable
 from modet.core.events import get_event_storage
@@ -61,8 +62,6 @@ class GeneralizedRCNN(ImageModel):
 
     def visualize_training(self, batched_inputs: list[dict[str, Any]], proposals: list[Instances]) -> None:
         """Put one image with its gt boxes (left) and top-20 proposals (right) into the EventStorage."""
-        from torchvision.utils import draw_bounding_boxes
-
         storage = get_event_storage()
         max_vis_prop = 20
         for item, prop in zip(batched_inputs, proposals):

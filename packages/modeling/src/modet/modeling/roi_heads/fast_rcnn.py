@@ -141,7 +141,7 @@ def _default_fed_loss_cls_weights(cfg: Any) -> Callable[[], torch.Tensor]:
 
     def load() -> torch.Tensor:
         try:
-            from modet.data.detection_utils import get_fed_loss_cls_weights
+            from modet.data.detection_utils import get_fed_loss_cls_weights  # the `fed-loss` extra
         except ImportError as exc:
             raise ImportError(
                 "MODEL.ROI_BOX_HEAD.USE_FED_LOSS needs class frequencies from modet-data "

@@ -15,6 +15,7 @@ from modet.core.registry import Registry
 from modet.ops import ROIPooler, ShapeSpec, nonzero_tuple
 from modet.structures import Boxes, ImageList, Instances, pairwise_iou
 
+from ..backbone.resnet import BottleneckBlock, ResNet
 from ..matcher import Matcher, _gt_classes_of_matches
 from ..proposal_generator.proposal_utils import add_ground_truth_to_proposals
 from ..sampling import subsample_labels
@@ -320,8 +321,6 @@ class Res5ROIHeads(ROIHeads):
 
     @classmethod
     def _build_res5_block(cls, cfg: Any) -> tuple[nn.Module, int]:
-        from ..backbone.resnet import BottleneckBlock, ResNet
-
         resnets = cfg.MODEL.RESNETS
         stage_channel_factor = 2**3  # res5 has 8x the channels of res2
         num_groups = resnets.NUM_GROUPS
