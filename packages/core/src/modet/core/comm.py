@@ -96,7 +96,7 @@ def create_local_process_group(num_workers_per_machine: int) -> None:
     for i in range(world_size // num_workers_per_machine):
         ranks = list(range(i * num_workers_per_machine, (i + 1) * num_workers_per_machine))
         group = dist.new_group(ranks)  # every process takes part in creating every group
-        if i == machine_rank:
+        if i == machine_rank and isinstance(group, dist.ProcessGroup):  # a member gets the group itself
             _LOCAL_PROCESS_GROUP = group
 
 
@@ -126,9 +126,10 @@ def synchronize() -> None:
 @functools.lru_cache
 def _get_global_gloo_group() -> dist.ProcessGroup:
     # Objects are gathered through a CPU (gloo) group, keeping GPU memory free.
-    if dist.get_backend() == dist.Backend.NCCL:
-        return dist.new_group(backend="gloo")
-    return dist.group.WORLD
+    group = dist.new_group(backend="gloo") if dist.get_backend() == dist.Backend.NCCL else dist.group.WORLD
+    if not isinstance(group, dist.ProcessGroup):
+        raise RuntimeError("torch.distributed is not initialized: no process group to gather over")
+    return group
 
 
 def all_gather(data: Any, group: dist.ProcessGroup | None = None) -> list[Any]:
