@@ -195,12 +195,10 @@ def test_autoload_disabled_is_named_when_no_subcommand_is_found(monkeypatch, cap
     assert "MODET_DISABLE_PLUGIN_AUTOLOAD=1 is set" in capsys.readouterr().err
 
 
-def test_training_without_data_packages_says_what_to_install(monkeypatch, capsys, config_file):
-    from modet.engine.defaults import DefaultTrainer, MissingTrainDependencyError
-
-    monkeypatch.setitem(sys.modules, "modet.data", None)  # makes `import modet.data` fail
-    with pytest.raises(MissingTrainDependencyError, match=r"modet-data .*pip install 'modet-engine\[train\]'"):
-        DefaultTrainer.build_train_loader(None)
+def test_training_without_evaluation_says_what_to_install(monkeypatch, capsys, config_file):
+    monkeypatch.setitem(sys.modules, "modet.evaluation", None)  # makes `import modet.evaluation` fail
     assert cli.main(["train", "--config-file", str(config_file)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["modet train: error: modet train (training) needs modet-data: pip install 'modet-engine[train]'"]
+    assert err == [
+        "modet train: error: modet train (training) needs modet-evaluation: pip install 'modet-engine[train]'"
+    ]

@@ -6,6 +6,8 @@ has the table of subcommands.
 
 from __future__ import annotations
 
+# Deferred imports: building the parser for any `modet` command (and --help) must not load torch
+# or the model packages; each command imports what it runs.
 import argparse
 import difflib
 import importlib.metadata

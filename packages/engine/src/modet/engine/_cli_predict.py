@@ -8,6 +8,8 @@ backbone to start training from: then the model runs on random weights, and says
 
 from __future__ import annotations
 
+# Deferred imports: `modet predict --help` and its argument checks run without torch; the run
+# imports the predictor, Pillow and numpy.
 import argparse
 import glob
 import json

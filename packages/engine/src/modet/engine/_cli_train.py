@@ -8,6 +8,8 @@ classes; the trained checkpoint keeps its class names (``modet predict`` shows t
 
 from __future__ import annotations
 
+# Deferred imports: `modet train --help` and its argument checks run without torch; training
+# imports the trainer and the data packages.
 import argparse
 import json
 import os
@@ -60,15 +62,11 @@ def train_arguments(parser: argparse.ArgumentParser) -> None:
 def _require_training_packages(eval_only: bool) -> None:
     from .defaults import TRAIN_EXTRA_HINT
 
-    missing = []
-    for module, dist in (("modet.data", "modet-data"), ("modet.evaluation", "modet-evaluation")):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(dist)
-    if missing:
+    try:
+        import modet.evaluation  # noqa: F401  (the `train` extra)
+    except ImportError:
         action = "evaluation" if eval_only else "training"
-        raise CLIError(f"modet train ({action}) needs {' and '.join(missing)}: {TRAIN_EXTRA_HINT}")
+        raise CLIError(f"modet train ({action}) needs modet-evaluation: {TRAIN_EXTRA_HINT}") from None
 
 
 def _coco_categories(option: str, json_file: str, image_dir: str) -> list[str]:

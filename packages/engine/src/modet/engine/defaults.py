@@ -15,12 +15,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.distributed.algorithms.ddp_comm_hooks import default as comm_hooks
 from torch.nn.parallel import DistributedDataParallel
 
+from modet.checkpoint import DetectionCheckpointer
 from modet.core.config import CfgNode
+from modet.data import Metadata, MetadataCatalog, build_detection_test_loader, build_detection_train_loader
+from modet.modeling import build_model
 
 from . import comm, hooks
 from .preprocess import check_image, resize_shortest_edge
+from .solver import build_lr_scheduler, build_optimizer
 from .train_loop import AMPTrainer, SimpleTrainer, TrainerBase
 from .writers import EventWriter, default_writers
 
@@ -43,19 +48,9 @@ class MissingTrainDependencyError(ImportError):
     """modet-data or modet-evaluation is needed (training, evaluation) but not installed."""
 
 
-def _import_data() -> Any:
-    try:
-        import modet.data as data
-    except ImportError as exc:
-        raise MissingTrainDependencyError(
-            f"training and test data loaders need the modet-data package, which is not installed: {TRAIN_EXTRA_HINT}"
-        ) from exc
-    return data
-
-
 def _import_evaluation() -> Any:
     try:
-        import modet.evaluation as evaluation
+        import modet.evaluation as evaluation  # the `train` extra
     except ImportError as exc:
         raise MissingTrainDependencyError(
             f"evaluation needs the modet-evaluation package, which is not installed: {TRAIN_EXTRA_HINT}"
@@ -78,8 +73,6 @@ def create_ddp_model(model: torch.nn.Module, *, fp16_compression: bool = False, 
         kwargs["device_ids"] = [comm.get_local_rank()]
     ddp = DistributedDataParallel(model, **kwargs)
     if fp16_compression:
-        from torch.distributed.algorithms.ddp_comm_hooks import default as comm_hooks
-
         ddp.register_comm_hook(state=None, hook=comm_hooks.fp16_compress_hook)
     return ddp
 
@@ -210,9 +203,6 @@ class DefaultPredictor:
     """
 
     def __init__(self, cfg: CfgNode, input_format: str = "BGR") -> None:
-        from modet.checkpoint import DetectionCheckpointer
-        from modet.modeling import build_model
-
         self.cfg = cfg.clone()
         self.model = build_model(self.cfg)
         self.model.eval()
@@ -319,19 +309,11 @@ def _checkpoint_metadata(extra: dict[str, Any], source: str) -> Any:
     saved = extra.get("metadata") if isinstance(extra, dict) else None
     if not isinstance(saved, dict) or (not saved.get("thing_classes") and not saved.get("stuff_classes")):
         return None
-    try:
-        from modet.data import Metadata
-    except ImportError:
-        return None
     fields = {k: v for k, v in saved.items() if k in CHECKPOINT_METADATA_FIELDS}
     return Metadata(name=f"checkpoint {source}", **fields)
 
 
 def _metadata_of(dataset_name: str) -> Any:
-    try:
-        from modet.data import MetadataCatalog
-    except ImportError:
-        return None
     return MetadataCatalog.get(dataset_name)
 
 
@@ -339,10 +321,6 @@ def _dataset_metadata(cfg: CfgNode) -> Any:
     """Metadata of the first test dataset when modet-data is installed and knows it; else None."""
     test_sets = cfg.get("DATASETS", {}).get("TEST", ())
     if not test_sets:
-        return None
-    try:
-        from modet.data import MetadataCatalog
-    except ImportError:
         return None
     return MetadataCatalog.get(test_sets[0])
 
@@ -374,8 +352,6 @@ class DefaultTrainer(TrainerBase):
         trainer_type = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
         self._trainer = trainer_type(model, data_loader, optimizer)
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        from modet.checkpoint import DetectionCheckpointer
-
         # Saving the trainer saves the optimizer, the hooks' state (scheduler) and the RNGs.
         self.checkpointer = DetectionCheckpointer(
             model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self), metadata=_TrainingMetadata(cfg)
@@ -458,33 +434,27 @@ class DefaultTrainer(TrainerBase):
 
     @classmethod
     def build_model(cls, cfg: CfgNode) -> torch.nn.Module:
-        from modet.modeling import build_model
-
         model = build_model(cfg)
         logger.info("Model:\n%s", model)
         return model
 
     @classmethod
     def build_optimizer(cls, cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
-        from .solver import build_optimizer
-
         return build_optimizer(cfg, model)
 
     @classmethod
     def build_lr_scheduler(cls, cfg: CfgNode, optimizer: torch.optim.Optimizer) -> Any:
-        from .solver import build_lr_scheduler
-
         return build_lr_scheduler(cfg, optimizer)
 
     @classmethod
     def build_train_loader(cls, cfg: CfgNode) -> Any:
         """modet.data's ``build_detection_train_loader(cfg)``; override for a custom loader."""
-        return _import_data().build_detection_train_loader(cfg)
+        return build_detection_train_loader(cfg)
 
     @classmethod
     def build_test_loader(cls, cfg: CfgNode, dataset_name: str) -> Any:
         """modet.data's ``build_detection_test_loader(cfg, dataset_name)``."""
-        return _import_data().build_detection_test_loader(cfg, dataset_name)
+        return build_detection_test_loader(cfg, dataset_name)
 
     @classmethod
     def build_evaluator(cls, cfg: CfgNode, dataset_name: str) -> Any:

@@ -7,6 +7,8 @@ Needs modet-engine, modet-modeling, modet-checkpoint and modet-evaluation (``mod
 
 from __future__ import annotations
 
+# Deferred imports: `modet demo --help` runs without torch; the job imports the trainer,
+# data and evaluation packages when it starts.
 import argparse
 import json
 import logging
@@ -191,9 +193,8 @@ def _nan_to_none(value: Any) -> Any:
 
 def demo_main(args: argparse.Namespace) -> dict[str, Any]:
     """Run the main job; returns the metrics written to ``metrics.json``."""
-    from .defaults import _import_data, _import_evaluation, default_setup
+    from .defaults import _import_evaluation, default_setup
 
-    _import_data()
     _import_evaluation()  # fail before generating data and training, not after
     from modet.data.datasets import register_shapes
 

@@ -22,6 +22,7 @@ from modet.checkpoint import PeriodicCheckpointer as _PeriodicCheckpointer
 from modet.core.events import EventStorage, flatten_results_dict
 
 from . import comm
+from .solver import LRMultiplier
 from .train_loop import HookBase
 from .writers import EventWriter
 
@@ -277,8 +278,6 @@ class LRScheduler(HookBase):
     def before_train(self) -> None:
         self._optimizer = self._optimizer or self.trainer.optimizer
         if self._scheduler is not None and not isinstance(self._scheduler, _TorchLRScheduler):
-            from .solver import LRMultiplier
-
             self._scheduler = LRMultiplier(
                 self._optimizer, self._scheduler, self.trainer.max_iter, last_iter=self.trainer.iter - 1
             )

@@ -10,6 +10,7 @@ function must shadow this module's name) and must stay cheap to import.
 
 from __future__ import annotations
 
+# Deferred imports: torch, as the module docstring says.
 import logging
 import os
 import socket

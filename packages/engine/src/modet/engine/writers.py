@@ -70,7 +70,7 @@ class TensorboardXWriter(EventWriter):
 
     def __init__(self, log_dir: str | os.PathLike[str], window_size: int = 20, **kwargs: Any) -> None:
         try:
-            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter  # the `tensorboard` extra
         except ImportError as exc:
             raise ImportError(
                 "TensorboardXWriter needs the tensorboard package: pip install 'modet-engine[tensorboard]'"
