@@ -30,6 +30,15 @@ TINY_MASK_RCNN_OPTS = [
 ]  # fmt: skip
 
 
+# The same, for a command line that sets the weights, the number of classes and the device itself.
+TINY_MODEL_OPTS = [
+    value
+    for key, val in zip(TINY_MASK_RCNN_OPTS[::2], TINY_MASK_RCNN_OPTS[1::2])
+    if key not in ("MODEL.WEIGHTS", "MODEL.ROI_HEADS.NUM_CLASSES", "MODEL.DEVICE")
+    for value in (key, val)
+]
+
+
 def tiny_mask_rcnn_cfg():
     from modet.model_zoo import get_config
 

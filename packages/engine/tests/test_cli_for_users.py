@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_MASK_RCNN_OPTS
+from conftest import TINY_MODEL_OPTS
 from PIL import Image
 
 from modet.engine import cli
@@ -15,13 +15,6 @@ from modet.engine._cli_commands import resolve_config_file, resolve_device
 from modet.engine.cli import CLIError
 
 SHAPES = ["square", "triangle", "ellipse"]
-# TINY_MASK_RCNN_OPTS without the keys modet train sets itself (weights, number of classes).
-TINY_OPTS = [
-    v
-    for k, v in zip(TINY_MASK_RCNN_OPTS[::2], TINY_MASK_RCNN_OPTS[1::2])
-    for v in (k, v)
-    if k not in ("MODEL.WEIGHTS", "MODEL.ROI_HEADS.NUM_CLASSES", "MODEL.DEVICE")
-]
 
 
 def test_device_auto_is_cuda_only_when_torch_sees_a_gpu(monkeypatch):
@@ -144,7 +137,7 @@ def test_train_on_a_coco_folder_then_predict_names_its_classes(capsys, tmp_path,
                 *("--device", "cpu", "--output", str(out)),
                 *("--train-coco", train["json_file"], train["image_root"]),
                 *("--test-coco", val["json_file"], val["image_root"]),
-                *("--opts", *TINY_OPTS, "SOLVER.MAX_ITER", "2", "SOLVER.IMS_PER_BATCH", "2"),
+                *("--opts", *TINY_MODEL_OPTS, "SOLVER.MAX_ITER", "2", "SOLVER.IMS_PER_BATCH", "2"),
                 *("DATALOADER.NUM_WORKERS", "0", "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "96"),
             ]
         )

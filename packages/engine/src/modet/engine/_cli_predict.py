@@ -47,7 +47,7 @@ def predict_arguments(parser: argparse.ArgumentParser) -> None:
         parser,
         "modet predict --config-file COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml --input photo.jpg",
         "modet predict --config-file output/demo/config.yaml --weights output/demo/model_final.pth "
-        "--input output/demo/shapes/images/val --output shapes_predictions",
+        "--input output/demo/shapes/images/val --output output/demo_predictions",
     )
 
 

@@ -48,14 +48,17 @@ def train_arguments(parser: argparse.ArgumentParser) -> None:
         weights_help="weights to start from (training) or to evaluate (--eval-only): a file or URL, or none "
         "for random weights; default: the config's MODEL.WEIGHTS",
     )
+    # After `modet demo`, output/demo/shapes is a COCO-format dataset (each line is run by a test).
     set_examples(
         parser,
-        "modet train --config-file COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml --train-coco shapes/train.json "
-        "shapes/train --output runs/shapes --opts SOLVER.MAX_ITER 500 SOLVER.IMS_PER_BATCH 4",
-        "modet train --config-file COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml --test-coco shapes/val.json "
-        "shapes/val --eval-only --weights runs/shapes/model_final.pth --output runs/shapes_eval",
-        "modet train --config-file runs/shapes/config.yaml --resume --output runs/shapes --train-coco shapes/train.json "
-        "shapes/train --opts SOLVER.MAX_ITER 1000",
+        "modet train --config-file COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml --train-coco "
+        "output/demo/shapes/annotations/instances_train.json output/demo/shapes/images/train "
+        "--output output/shapes_frcnn --opts SOLVER.MAX_ITER 300 SOLVER.IMS_PER_BATCH 4 SOLVER.BASE_LR 0.005",
+        "modet train --config-file output/shapes_frcnn/config.yaml --resume --output output/shapes_frcnn --train-coco "
+        "output/demo/shapes/annotations/instances_train.json output/demo/shapes/images/train --opts SOLVER.MAX_ITER 600",
+        "modet train --config-file COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml --eval-only "
+        "--weights output/shapes_frcnn/model_final.pth --test-coco output/demo/shapes/annotations/instances_val.json "
+        "output/demo/shapes/images/val --output output/shapes_frcnn_eval",
     )
 
 
