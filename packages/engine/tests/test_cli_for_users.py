@@ -177,6 +177,27 @@ def test_train_names_what_is_wrong_with_a_coco_folder(capsys, tmp_path, coco_fol
     (tmp_path / "bad.json").write_text('{"images": []}')
     assert cli.main([*base, "--train-coco", str(tmp_path / "bad.json"), train["image_root"]]) == 1
     assert "has no 'categories' list: not a COCO instances file" in capsys.readouterr().err
+    from modet.data import DatasetCatalog
+    from modet.engine._cli_train import TRAIN_DATASET
+
+    assert TRAIN_DATASET not in DatasetCatalog  # a refused command registers nothing
+
+
+def test_a_later_command_in_the_process_trains_on_its_own_folder(tmp_path, coco_folder):
+    import argparse
+
+    from modet.data import DatasetCatalog, MetadataCatalog
+    from modet.engine._cli_train import TRAIN_DATASET, register_cli_datasets
+
+    train, val = coco_folder["train"], coco_folder["val"]
+    try:
+        for pair in ((train["json_file"], train["image_root"]), (val["json_file"], val["image_root"])):
+            register_cli_datasets(argparse.Namespace(train_coco=pair, test_coco=None))
+            assert MetadataCatalog.get(TRAIN_DATASET).json_file == pair[0]
+            assert len(DatasetCatalog.get(TRAIN_DATASET)) == (4 if pair[0] == train["json_file"] else 2)
+    finally:
+        DatasetCatalog.pop(TRAIN_DATASET, None)
+        MetadataCatalog.pop(TRAIN_DATASET, None)
 
 
 def test_train_on_a_zoo_name_without_its_datasets_says_how_to_give_one(capsys, tmp_path):

@@ -103,12 +103,20 @@ def _set_num_classes(cfg: Any, num_classes: int) -> None:
 
 def register_cli_datasets(args: argparse.Namespace) -> None:
     """Register ``--train-coco`` / ``--test-coco`` (in this process; each worker calls it)."""
-    from modet.data import DatasetCatalog
+    from modet.data import DatasetCatalog, MetadataCatalog
     from modet.data.datasets import register_coco_instances
 
     for name, pair in ((TRAIN_DATASET, args.train_coco), (TEST_DATASET, args.test_coco)):
-        if pair and name not in DatasetCatalog:
-            register_coco_instances(name, {}, os.path.abspath(pair[0]), os.path.abspath(pair[1]))
+        if not pair:
+            continue
+        json_file, image_root = os.path.abspath(pair[0]), os.path.abspath(pair[1])
+        if name in DatasetCatalog:
+            registered = MetadataCatalog.get(name)
+            if (registered.get("json_file"), registered.get("image_root")) == (json_file, image_root):
+                continue
+            DatasetCatalog.pop(name)  # an earlier command in this process named other files
+            MetadataCatalog.pop(name)
+        register_coco_instances(name, {}, json_file, image_root)
 
 
 def build_train_config(args: argparse.Namespace) -> Any:
@@ -213,8 +221,8 @@ def train_main(args: argparse.Namespace) -> int:
     _require_training_packages(args.eval_only)
     if args.output is not None:
         check_output_folder(args.output)
-    register_cli_datasets(args)
     cfg = build_train_config(args)  # report config and dataset errors before starting processes
+    register_cli_datasets(args)
     check_output_folder(cfg.OUTPUT_DIR, "--output" if args.output is not None else "OUTPUT_DIR")
     _check_datasets(cfg, args.eval_only)
     launch(
