@@ -152,3 +152,10 @@ def test_registry_view_and_custom_backbone():
     cfg = _tiny_cfg(**{"MODEL.BACKBONE.NAME": "no_such_backbone"})
     with pytest.raises(KeyError, match="no_such_backbone"):
         build_backbone(cfg, ShapeSpec(channels=3))
+
+
+def test_unset_input_channels_are_a_clear_error():
+    cfg = get_cfg()
+    cfg.MODEL.BACKBONE.NAME = "build_resnet_backbone"
+    with pytest.raises(ValueError, match=r"input_shape.channels is not set \(None\)"):
+        build_backbone(cfg, ShapeSpec(channels=None))

@@ -234,3 +234,10 @@ def test_bad_training_input_is_a_clear_error(model):
     del batch[0]["instances"]
     with EventStorage(), pytest.raises(KeyError, match=r"batched_inputs\[0\] has no .instances. key"):
         model(batch)
+
+
+def test_missing_proposal_generator_is_refused_when_built():
+    kwargs = PanopticFPN.from_config(tiny_cfg())
+    kwargs["proposal_generator"] = None
+    with pytest.raises(ValueError, match="PanopticFPN needs a proposal generator"):
+        PanopticFPN(**kwargs)

@@ -381,3 +381,12 @@ def test_standard_roi_heads_losses_fall_on_a_repeated_batch():
         optimizer.step()
     assert all(b < a for a, b in itertools.pairwise(totals)), totals
     assert totals[-1] < 0.9 * totals[0], totals
+
+
+@pytest.mark.parametrize("branch", ["mask", "keypoint"])
+def test_branch_features_without_its_head_are_refused_when_built(branch):
+    kwargs = StandardROIHeads.from_config(_tiny_cfg(), FPN_SHAPE)
+    assert kwargs[f"{branch}_in_features"]
+    kwargs[f"{branch}_head"] = None
+    with pytest.raises(ValueError, match=f"{branch}_in_features is set but {branch}_head is None"):
+        StandardROIHeads(**kwargs)

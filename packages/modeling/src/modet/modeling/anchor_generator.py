@@ -32,7 +32,7 @@ class BufferList(nn.Module):
         return len(self._buffers)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        return iter(self._buffers.values())
+        return (buffer for buffer in self._buffers.values() if buffer is not None)  # all are set in __init__
 
 
 def _create_grid_offsets(
@@ -112,7 +112,7 @@ class DefaultAnchorGenerator(nn.Module):
         """Anchors per spatial position, for each feature map."""
         return [len(cell_anchors) for cell_anchors in self.cell_anchors]
 
-    def _grid_anchors(self, grid_sizes: list[Sequence[int]]) -> list[torch.Tensor]:
+    def _grid_anchors(self, grid_sizes: Sequence[Sequence[int]]) -> list[torch.Tensor]:
         anchors = []
         for size, stride, base_anchors in zip(grid_sizes, self.strides, self.cell_anchors):
             shift_x, shift_y = _create_grid_offsets(size, stride, self.offset, base_anchors)

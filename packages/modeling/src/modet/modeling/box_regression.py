@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import EllipsisType
 
 import torch
 from torch.nn import functional as F
@@ -171,14 +172,15 @@ def _dense_box_regression_loss(
     box2box_transform: Box2BoxTransform | Box2BoxTransformLinear,
     pred_anchor_deltas: list[torch.Tensor],
     gt_boxes: list[torch.Tensor],
-    fg_mask: torch.Tensor,
+    fg_mask: torch.Tensor | EllipsisType,
     box_reg_loss_type: str = "smooth_l1",
     smooth_l1_beta: float = 0.0,
 ) -> torch.Tensor:
     """Summed box-regression loss of dense detectors over the foreground anchors.
 
     ``anchors``: one Boxes (R_l, 4) per level; ``pred_anchor_deltas``: one (N, R_l, 4) per level;
-    ``gt_boxes``: one (R, 4) tensor per image (the matched gt of each anchor); ``fg_mask``: (N, R).
+    ``gt_boxes``: one (R, 4) tensor per image (the matched gt of each anchor); ``fg_mask``: (N, R),
+    or ``...`` for every anchor.
     """
     anchors_tensor = type(anchors[0]).cat(anchors).tensor if isinstance(anchors[0], Boxes) else cat(anchors)
     if box_reg_loss_type == "smooth_l1":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
 from torch.nn import functional as F
 
@@ -23,8 +25,13 @@ def detector_postprocess(
     ``results.image_size`` is the size the detector saw (after resizing), so the scale factors are
     ``output / image_size``.
     """
+    # (height, width); a (2,) tensor while tracing, which Instances keeps as given.
+    new_size: Any
+    output_width_tmp: float | torch.Tensor
+    output_height_tmp: float | torch.Tensor
     if isinstance(output_width, torch.Tensor):
-        # Traced models keep sizes as tensors.
+        # Traced models keep sizes as tensors (both of them).
+        output_height = cast(torch.Tensor, output_height)
         output_width_tmp = output_width.float()
         output_height_tmp = output_height.float()
         new_size = torch.stack([output_height, output_width])
@@ -52,7 +59,10 @@ def detector_postprocess(
         else:
             roi_masks = ROIMasks(results.pred_masks[:, 0, :, :])
         results.pred_masks = roi_masks.to_bitmasks(
-            results.pred_boxes, output_height, output_width, mask_threshold
+            results.pred_boxes,
+            output_height,  # type: ignore[arg-type]  # a 0-d tensor while tracing; pasting takes it too
+            output_width,  # type: ignore[arg-type]
+            mask_threshold,
         ).tensor
 
     if results.has("pred_keypoints"):

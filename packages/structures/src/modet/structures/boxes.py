@@ -170,7 +170,7 @@ class Boxes:
     def __repr__(self) -> str:
         return "Boxes(" + str(self.tensor) + ")"
 
-    def inside_box(self, box_size: tuple[int, int], boundary_threshold: int = 0) -> torch.Tensor:
+    def inside_box(self, box_size: tuple[int, int], boundary_threshold: float = 0) -> torch.Tensor:
         """Bool vector: True for boxes within (height, width) ``box_size`` up to ``boundary_threshold``."""
         height, width = box_size
         return (

@@ -13,6 +13,7 @@ frozen records, so a config with checks still pickles (DDP workers) and deep-cop
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -46,11 +47,15 @@ class Range:
         return None
 
 
+def _to_tuple(values: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(values)
+
+
 @attrs.frozen
 class OneOf:
     """One of a fixed set of values (names of schedulers, samplers, formats...)."""
 
-    choices: tuple[Any, ...] = attrs.field(converter=tuple)
+    choices: tuple[Any, ...] = attrs.field(converter=_to_tuple)
 
     def problem(self, value: Any) -> str | None:
         if value in self.choices:

@@ -12,6 +12,14 @@ from modet.ops import ShapeSpec
 __all__ = ["Backbone"]
 
 
+def required_size(value: int | None, what: str) -> int:
+    """``value``, a ShapeSpec field (channels, stride...) a module is built from; an error naming
+    ``what`` when the input ShapeSpec left it unset."""
+    if value is None:
+        raise ValueError(f"{what} is not set (None) in the input ShapeSpec")
+    return value
+
+
 class Backbone(nn.Module, metaclass=ABCMeta):
     """A network mapping an image batch (N, C, H, W) to named feature maps.
 

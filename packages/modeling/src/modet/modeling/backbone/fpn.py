@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -12,7 +13,7 @@ from modet.core.config import CfgNode
 from modet.ops import Conv2d, ShapeSpec, get_norm
 from modet.ops.weight_init import c2_xavier_fill
 
-from .backbone import Backbone
+from .backbone import Backbone, required_size
 from .resnet import build_resnet_backbone
 
 __all__ = [
@@ -22,6 +23,16 @@ __all__ = [
     "build_resnet_fpn_backbone",
     "build_retinanet_resnet_fpn_backbone",
 ]
+
+
+class TopBlock(Protocol):
+    """What FPN needs of its ``top_block`` (an nn.Module such as LastLevelMaxPool): it adds
+    ``num_levels`` outputs computed from the feature named ``in_feature``."""
+
+    num_levels: int
+    in_feature: str
+
+    def __call__(self, x: torch.Tensor) -> list[torch.Tensor]: ...
 
 
 def _check_strides_log2_contiguous(strides: list[int]) -> None:
@@ -42,7 +53,7 @@ class FPN(Backbone):
         in_features: list[str],
         out_channels: int,
         norm: str = "",
-        top_block: nn.Module | None = None,
+        top_block: TopBlock | None = None,
         fuse_type: str = "sum",
         square_pad: int = 0,
     ) -> None:
@@ -59,7 +70,7 @@ class FPN(Backbone):
             raise ValueError(
                 f"FPN in_features {missing} are not outputs of the bottom-up network {sorted(input_shapes)}"
             )
-        strides = [input_shapes[f].stride for f in in_features]
+        strides = [required_size(input_shapes[f].stride, f"FPN: stride of feature {f!r}") for f in in_features]
         _check_strides_log2_contiguous(strides)
 
         lateral_convs, output_convs = [], []
@@ -185,6 +196,8 @@ def build_retinanet_resnet_fpn_backbone(cfg: CfgNode, input_shape: ShapeSpec) ->
         in_features=cfg.MODEL.FPN.IN_FEATURES,
         out_channels=out_channels,
         norm=cfg.MODEL.FPN.NORM,
-        top_block=LastLevelP6P7(bottom_up.output_shape()["res5"].channels, out_channels),
+        top_block=LastLevelP6P7(
+            required_size(bottom_up.output_shape()["res5"].channels, "FPN: channels of feature 'res5'"), out_channels
+        ),
         fuse_type=cfg.MODEL.FPN.FUSE_TYPE,
     )

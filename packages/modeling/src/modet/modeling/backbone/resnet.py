@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -13,7 +14,7 @@ from modet.core.config import CfgNode
 from modet.ops import CNNBlockBase, Conv2d, DeformConv, ModulatedDeformConv, ShapeSpec, get_norm
 from modet.ops.weight_init import c2_msra_fill
 
-from .backbone import Backbone
+from .backbone import Backbone, required_size
 
 __all__ = [
     "BasicBlock",
@@ -40,7 +41,7 @@ def _shortcut(in_channels: int, out_channels: int, stride: int, norm: str | Any)
     )
 
 
-def _add_shortcut(block: CNNBlockBase, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+def _add_shortcut(block: BasicBlock | _BottleneckBase, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """ReLU(out + shortcut(x)), the shortcut being the identity where the block keeps its width."""
     shortcut = block.shortcut(x) if block.shortcut is not None else x
     return F.relu_(out + shortcut)
@@ -83,6 +84,11 @@ class BasicBlock(CNNBlockBase):
 class _BottleneckBase(CNNBlockBase):
     """1x1 reduce, 3x3, 1x1 expand, with a residual connection; subclasses choose the 3x3 conv."""
 
+    conv2: nn.Module
+    # Set ``self.conv2`` (and any module it needs) for the 3x3 stage; each subclass takes the
+    # options of its own 3x3 conv (passed through ``__init__``'s ``conv2_options``).
+    _build_conv2: Callable[..., None]
+
     def __init__(
         self,
         in_channels: int,
@@ -122,12 +128,6 @@ class _BottleneckBase(CNNBlockBase):
         for layer in (self.conv1, self.conv2, self.conv3, self.shortcut):
             if layer is not None:
                 c2_msra_fill(layer)
-
-    def _build_conv2(
-        self, channels: int, *, stride: int, num_groups: int, dilation: int, norm: str | Any, **options: Any
-    ) -> None:
-        """Set ``self.conv2`` (and any module it needs) for the 3x3 stage."""
-        raise NotImplementedError
 
     def _run_conv2(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv2(x)
@@ -210,7 +210,8 @@ class DeformBottleneckBlock(_BottleneckBase):
         )
         # Start as a regular convolution: zero offsets.
         nn.init.constant_(self.conv2_offset.weight, 0)
-        nn.init.constant_(self.conv2_offset.bias, 0)
+        if self.conv2_offset.bias is not None:
+            nn.init.constant_(self.conv2_offset.bias, 0)
 
     def _build_conv2(
         self,
@@ -353,7 +354,7 @@ class ResNet(Backbone):
         for index, stage in enumerate(self.stages, start=2):
             if freeze_at >= index:
                 for block in stage.children():
-                    block.freeze()
+                    cast(CNNBlockBase, block).freeze()  # __init__ checked every block is one
         return self
 
     @staticmethod
@@ -417,7 +418,8 @@ def build_resnet_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> ResNet:
     depth = resnets.DEPTH
     if depth not in _BLOCKS_PER_STAGE:
         raise ValueError(f"MODEL.RESNETS.DEPTH must be one of {sorted(_BLOCKS_PER_STAGE)}, got {depth}")
-    stem = BasicStem(in_channels=input_shape.channels, out_channels=resnets.STEM_OUT_CHANNELS, norm=norm)
+    in_channels = required_size(input_shape.channels, "build_resnet_backbone: input_shape.channels")
+    stem = BasicStem(in_channels=in_channels, out_channels=resnets.STEM_OUT_CHANNELS, norm=norm)
     num_groups = resnets.NUM_GROUPS
     bottleneck_channels = num_groups * resnets.WIDTH_PER_GROUP
     in_channels = resnets.STEM_OUT_CHANNELS

@@ -16,6 +16,7 @@ from modet.core.events import get_event_storage
 from modet.ops import move_device_like
 from modet.structures import ImageList, Instances
 
+from ..backbone import Backbone
 from ..postprocessing import detector_postprocess
 from .input_checks import check_batched_inputs
 
@@ -33,7 +34,7 @@ class ImageModel(nn.Module):
     Subclasses call :meth:`_register_pixel_stats` in ``__init__`` and set ``self.backbone``.
     """
 
-    backbone: nn.Module
+    backbone: Backbone
     pixel_mean: torch.Tensor
     pixel_std: torch.Tensor
 

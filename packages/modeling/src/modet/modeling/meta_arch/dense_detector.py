@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -9,6 +10,9 @@ from torch import Tensor, nn
 
 from modet.structures import Boxes, ImageList, Instances
 
+from ..backbone import Backbone
+from ..backbone.backbone import required_size
+from ..box_regression import Box2BoxTransform
 from .base import ImageModel
 
 __all__ = ["DenseDetector", "permute_to_N_HWA_K"]
@@ -31,9 +35,11 @@ class DenseDetector(ImageModel):
     normalisation, batching and rescaling outputs to the requested ``height``/``width``.
     """
 
+    box2box_transform: Box2BoxTransform  # set by the subclass
+
     def __init__(
         self,
-        backbone: nn.Module,
+        backbone: Backbone,
         head: nn.Module,
         head_in_features: list[str] | None = None,
         *,
@@ -45,7 +51,9 @@ class DenseDetector(ImageModel):
         self.head = head
         if head_in_features is None:
             shapes = self.backbone.output_shape()
-            self.head_in_features = sorted(shapes.keys(), key=lambda name: shapes[name].stride)
+            self.head_in_features = sorted(
+                shapes.keys(), key=lambda name: required_size(shapes[name].stride, f"stride of feature {name!r}")
+            )
         else:
             self.head_in_features = list(head_in_features)
         self._register_pixel_stats(pixel_mean, pixel_std)
@@ -76,7 +84,7 @@ class DenseDetector(ImageModel):
         raise NotImplementedError
 
     def _transpose_dense_predictions(
-        self, predictions: list[list[Tensor]], dims_per_anchor: list[int]
+        self, predictions: Sequence[list[Tensor]], dims_per_anchor: list[int]
     ) -> list[list[Tensor]]:
         """Turn each per-level (N, A*K, Hi, Wi) prediction into (N, Hi*Wi*A, K)."""
         if len(predictions) != len(dims_per_anchor):

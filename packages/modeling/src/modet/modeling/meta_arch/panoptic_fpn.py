@@ -28,6 +28,8 @@ class PanopticFPN(GeneralizedRCNN):
     Inference returns ``instances``, ``sem_seg`` and ``panoptic_seg`` for every image.
     """
 
+    proposal_generator: torch.nn.Module  # required here (checked in __init__)
+
     @configurable
     def __init__(
         self,
@@ -48,6 +50,8 @@ class PanopticFPN(GeneralizedRCNN):
             kwargs: arguments of :class:`GeneralizedRCNN`.
         """
         super().__init__(**kwargs)
+        if self.proposal_generator is None:
+            raise ValueError("PanopticFPN needs a proposal generator; proposal_generator is None")
         self.sem_seg_head = sem_seg_head
         self.combine_overlap_thresh = combine_overlap_thresh
         self.combine_stuff_area_thresh = combine_stuff_area_thresh
@@ -107,7 +111,8 @@ class PanopticFPN(GeneralizedRCNN):
         losses.update(detector_losses)
         return losses
 
-    def inference(self, batched_inputs: list[dict[str, Any]], do_postprocess: bool = True) -> Any:
+    # detectron2's signature: no detected_instances, unlike GeneralizedRCNN.inference.
+    def inference(self, batched_inputs: list[dict[str, Any]], do_postprocess: bool = True) -> Any:  # type: ignore[override]
         """With ``do_postprocess``: per image ``{"sem_seg", "instances", "panoptic_seg"}`` at the
         requested ``height``/``width``; without: ``(detector_results, sem_seg_results)`` raw.
         """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 from torch import nn
@@ -110,6 +110,22 @@ class GeneralizedRCNN(ImageModel):
             )
         return [x["proposals"].to(self.device) for x in batched_inputs]
 
+    @overload
+    def inference(
+        self,
+        batched_inputs: list[dict[str, Any]],
+        detected_instances: list[Instances] | None = None,
+        do_postprocess: Literal[True] = True,
+    ) -> list[dict[str, Any]]: ...
+
+    @overload
+    def inference(
+        self,
+        batched_inputs: list[dict[str, Any]],
+        detected_instances: list[Instances] | None = None,
+        do_postprocess: bool = True,
+    ) -> list[dict[str, Any]] | list[Instances]: ...
+
     def inference(
         self,
         batched_inputs: list[dict[str, Any]],
@@ -135,7 +151,8 @@ class GeneralizedRCNN(ImageModel):
             results, _ = self.roi_heads(images, features, proposals, None)
         else:
             detected_instances = [x.to(self.device) for x in detected_instances]
-            results = self.roi_heads.forward_with_given_boxes(features, detected_instances)
+            roi_heads: Any = self.roi_heads  # any ROI heads with forward_with_given_boxes (detectron2's contract)
+            results = roi_heads.forward_with_given_boxes(features, detected_instances)
 
         if do_postprocess:
             return GeneralizedRCNN._postprocess(results, batched_inputs, images.image_sizes)

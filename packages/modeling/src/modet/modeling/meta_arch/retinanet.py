@@ -17,7 +17,8 @@ from modet.ops import CycleBatchNormList, ShapeSpec, batched_nms, cat, get_norm,
 from modet.structures import Boxes, ImageList, Instances
 
 from ..anchor_generator import build_anchor_generator
-from ..backbone import build_backbone
+from ..backbone import Backbone, build_backbone
+from ..backbone.backbone import required_size
 from ..box_regression import Box2BoxTransform, _dense_box_regression_loss
 from ..matcher import Matcher, _gt_classes_of_matches, _match_anchors
 from .dense_detector import DenseDetector
@@ -34,7 +35,7 @@ class RetinaNet(DenseDetector):
     def __init__(
         self,
         *,
-        backbone: nn.Module,
+        backbone: Backbone,
         head: nn.Module,
         head_in_features: list[str],
         anchor_generator: nn.Module,
@@ -142,16 +143,16 @@ class RetinaNet(DenseDetector):
         (N, Hi*Wi*A, K or 4).
         """
         num_images = len(gt_labels)
-        gt_labels = torch.stack(gt_labels)  # (N, R)
+        labels = torch.stack(gt_labels)  # (N, R)
 
-        valid_mask = gt_labels >= 0
-        pos_mask = valid_mask & (gt_labels != self.num_classes)
+        valid_mask = labels >= 0
+        pos_mask = valid_mask & (labels != self.num_classes)
         num_pos_anchors = pos_mask.sum().item()
         get_event_storage().put_scalar("num_pos_anchors", num_pos_anchors / num_images)
         normalizer = self._ema_update("loss_normalizer", max(num_pos_anchors, 1), 100)
 
         # The last one-hot column is background: it gets no classification target.
-        gt_labels_target = F.one_hot(gt_labels[valid_mask], num_classes=self.num_classes + 1)[:, :-1]
+        gt_labels_target = F.one_hot(labels[valid_mask], num_classes=self.num_classes + 1)[:, :-1]
         loss_cls = sigmoid_focal_loss_jit(
             cat(pred_logits, dim=1)[valid_mask],
             gt_labels_target.to(pred_logits[0].dtype),
@@ -261,11 +262,13 @@ class RetinaNetHead(nn.Module):
 
         cls_subnet: list[nn.Module] = []
         bbox_subnet: list[nn.Module] = []
-        for in_channels, out_channels in zip([input_shape[0].channels, *conv_dims], conv_dims):
+        first_channels = required_size(input_shape[0].channels, "RetinaNetHead: channels of the first feature")
+        for in_channels, out_channels in zip([first_channels, *conv_dims], conv_dims):
             for subnet in (cls_subnet, bbox_subnet):
                 subnet.append(nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1))
-                if norm:
-                    subnet.append(get_norm(norm, out_channels))
+                norm_layer = get_norm(norm, out_channels)
+                if norm_layer is not None:
+                    subnet.append(norm_layer)
                 subnet.append(nn.ReLU())
         self.cls_subnet = nn.Sequential(*cls_subnet)
         self.bbox_subnet = nn.Sequential(*bbox_subnet)
@@ -276,13 +279,16 @@ class RetinaNetHead(nn.Module):
             for layer in modules.modules():
                 if isinstance(layer, nn.Conv2d):
                     nn.init.normal_(layer.weight, mean=0, std=0.01)
-                    nn.init.constant_(layer.bias, 0)
+                    if layer.bias is not None:
+                        nn.init.constant_(layer.bias, 0)
         # Start every anchor at foreground probability ``prior_prob``, which keeps early focal losses stable.
-        nn.init.constant_(self.cls_score.bias, -math.log((1 - prior_prob) / prior_prob))
+        if self.cls_score.bias is not None:
+            nn.init.constant_(self.cls_score.bias, -math.log((1 - prior_prob) / prior_prob))
 
     @classmethod
     def from_config(cls, cfg: CfgNode, input_shape: list[ShapeSpec]) -> dict[str, Any]:
-        num_anchors = build_anchor_generator(cfg, input_shape).num_cell_anchors
+        anchor_generator: Any = build_anchor_generator(cfg, input_shape)  # any generator with num_cell_anchors
+        num_anchors = anchor_generator.num_cell_anchors
         if len(set(num_anchors)) != 1:
             raise ValueError(
                 f"RetinaNetHead needs the same number of anchors on every level, got {list(num_anchors)} "

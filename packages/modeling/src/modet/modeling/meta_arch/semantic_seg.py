@@ -15,7 +15,8 @@ from modet.ops import Conv2d, ShapeSpec, get_norm
 from modet.ops.weight_init import c2_msra_fill
 from modet.structures import ImageList
 
-from ..backbone import build_backbone
+from ..backbone import Backbone, build_backbone
+from ..backbone.backbone import required_size
 from ..postprocessing import sem_seg_postprocess
 from .base import ImageModel, requested_size
 
@@ -46,8 +47,9 @@ def gather_sem_seg_targets(
         raise ValueError(f"{owner}: 'sem_seg' is missing from input(s) {missing}; training needs it in every input")
     targets = [item["sem_seg"].to(device=model.device, dtype=torch.long) for item in batched_inputs]
     backbone = model.backbone
+    head: Any = model.sem_seg_head  # any head with ``ignore_value`` (SemSegFPNHead or a user's)
     return ImageList.from_tensors(
-        targets, backbone.size_divisibility, model.sem_seg_head.ignore_value, backbone.padding_constraints
+        targets, backbone.size_divisibility, head.ignore_value, backbone.padding_constraints
     ).tensor
 
 
@@ -58,7 +60,7 @@ class SemanticSegmentor(ImageModel):
     def __init__(
         self,
         *,
-        backbone: nn.Module,
+        backbone: Backbone,
         sem_seg_head: nn.Module,
         pixel_mean: list[float],
         pixel_std: list[float],
@@ -129,7 +131,11 @@ class SemSegFPNHead(nn.Module):
             ignore_value: label that gets no loss (also used to pad the targets).
         """
         super().__init__()
-        shapes = sorted(input_shape.items(), key=lambda item: item[1].stride)
+        strides = {
+            name: required_size(shape.stride, f"SemSegFPNHead: stride of feature {name!r}")
+            for name, shape in input_shape.items()
+        }
+        shapes = sorted(input_shape.items(), key=lambda item: strides[item[0]])
         if not shapes:
             raise ValueError("SemSegFPNHead(input_shape=) cannot be empty!")
         self.in_features = [name for name, _ in shapes]
@@ -141,7 +147,7 @@ class SemSegFPNHead(nn.Module):
         self.scale_heads = []
         for name, shape in shapes:
             head_ops: list[nn.Module] = []
-            head_length = max(1, int(math.log2(shape.stride) - math.log2(common_stride)))
+            head_length = max(1, int(math.log2(strides[name]) - math.log2(common_stride)))
             for k in range(head_length):
                 conv = Conv2d(
                     shape.channels if k == 0 else conv_dims,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -31,21 +32,23 @@ def find_top_rpn_proposals(
     device = proposals[0].device
 
     # 1. Top-k anchors of every level, for every image at once.
-    topk_scores, topk_proposals, level_ids = [], [], []
+    topk_scores_per_level: list[torch.Tensor] = []
+    topk_proposals_per_level: list[torch.Tensor] = []
+    level_ids_per_level: list[torch.Tensor] = []
     batch_idx = move_device_like(torch.arange(num_images, device=device), proposals[0])
     for level_id, (proposals_i, logits_i) in enumerate(zip(proposals, pred_objectness_logits)):
         num_proposals_i = min(logits_i.shape[1], pre_nms_topk)
         topk_scores_i, topk_idx = logits_i.topk(num_proposals_i, dim=1)
-        topk_proposals.append(proposals_i[batch_idx[:, None], topk_idx])
-        topk_scores.append(topk_scores_i)
-        level_ids.append(
+        topk_proposals_per_level.append(proposals_i[batch_idx[:, None], topk_idx])
+        topk_scores_per_level.append(topk_scores_i)
+        level_ids_per_level.append(
             move_device_like(torch.full((num_proposals_i,), level_id, dtype=torch.int64, device=device), proposals[0])
         )
 
     # 2. All levels together.
-    topk_scores = cat(topk_scores, dim=1)
-    topk_proposals = cat(topk_proposals, dim=1)
-    level_ids = cat(level_ids, dim=0)
+    topk_scores = cat(topk_scores_per_level, dim=1)
+    topk_proposals = cat(topk_proposals_per_level, dim=1)
+    level_ids = cat(level_ids_per_level, dim=0)
 
     # 3. Per image: NMS within each level, then the overall top-k.
     results = []
@@ -76,7 +79,7 @@ def find_top_rpn_proposals(
     return results
 
 
-def add_ground_truth_to_proposals(gt: list[Instances] | list[Boxes], proposals: list[Instances]) -> list[Instances]:
+def add_ground_truth_to_proposals(gt: Sequence[Instances | Boxes], proposals: list[Instances]) -> list[Instances]:
     """Append each image's ground-truth boxes to its proposals (objectness logit of P = 1 - 1e-10)."""
     if gt is None:
         raise ValueError("add_ground_truth_to_proposals needs the ground truth")

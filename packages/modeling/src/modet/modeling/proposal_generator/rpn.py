@@ -15,6 +15,7 @@ from modet.ops import Conv2d, ShapeSpec, cat
 from modet.structures import Boxes, ImageList, Instances
 
 from ..anchor_generator import build_anchor_generator
+from ..backbone.backbone import required_size
 from ..box_regression import Box2BoxTransform, _dense_box_regression_loss
 from ..matcher import Matcher, _match_anchors
 from ..sampling import subsample_labels
@@ -40,6 +41,7 @@ class StandardRPNHead(nn.Module):
         """``conv_dims``: widths of the hidden convs; -1 keeps ``in_channels``."""
         super().__init__()
         cur_channels = in_channels
+        self.conv: nn.Module
         if len(conv_dims) == 1:
             out_channels = cur_channels if conv_dims[0] == -1 else conv_dims[0]
             self.conv = self._get_rpn_conv(cur_channels, out_channels)
@@ -57,7 +59,8 @@ class StandardRPNHead(nn.Module):
         for layer in self.modules():
             if isinstance(layer, nn.Conv2d):
                 nn.init.normal_(layer.weight, std=0.01)
-                nn.init.constant_(layer.bias, 0)
+                if layer.bias is not None:
+                    nn.init.constant_(layer.bias, 0)
 
     @staticmethod
     def _get_rpn_conv(in_channels: int, out_channels: int) -> Conv2d:
@@ -65,10 +68,10 @@ class StandardRPNHead(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: CfgNode, input_shape: list[ShapeSpec]) -> dict[str, Any]:
-        in_channels = {s.channels for s in input_shape}
+        in_channels = {required_size(s.channels, "StandardRPNHead: channels of an input feature") for s in input_shape}
         if len(in_channels) != 1:
             raise ValueError(f"Each level must have the same channel! Got {sorted(in_channels)}")
-        anchor_generator = build_anchor_generator(cfg, input_shape)
+        anchor_generator: Any = build_anchor_generator(cfg, input_shape)  # any generator with num_anchors
         num_anchors = set(anchor_generator.num_anchors)
         if len(num_anchors) != 1:
             raise ValueError("Each level must have the same number of anchors per spatial position")
@@ -177,13 +180,13 @@ class RPN(nn.Module):
         self, anchors: list[Boxes], gt_instances: list[Instances]
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Per image: anchor labels (1 fg, 0 bg, -1 ignored) and the matched gt box of each anchor."""
-        anchors = Boxes.cat(anchors)
+        all_anchors = Boxes.cat(anchors)
         gt_labels, matched_gt_boxes = [], []
         for gt in gt_instances:
-            _, gt_labels_i, matched_gt_boxes_i = _match_anchors(self.anchor_matcher, anchors, gt.gt_boxes)
+            _, gt_labels_i, matched_gt_boxes_i = _match_anchors(self.anchor_matcher, all_anchors, gt.gt_boxes)
             if self.anchor_boundary_thresh >= 0:
                 # Anchors that stick out of the image by more than the threshold are ignored.
-                anchors_inside_image = anchors.inside_box(gt.image_size, self.anchor_boundary_thresh)
+                anchors_inside_image = all_anchors.inside_box(gt.image_size, self.anchor_boundary_thresh)
                 gt_labels_i[~anchors_inside_image] = -1
             gt_labels_i = self._subsample_labels(gt_labels_i)
             gt_labels.append(gt_labels_i)
@@ -201,11 +204,11 @@ class RPN(nn.Module):
         """``loss_rpn_cls`` (BCE on sampled anchors) and ``loss_rpn_loc`` (box regression on positives),
         both normalised by ``batch_size_per_image * num_images``; logs anchor counts to the EventStorage."""
         num_images = len(gt_labels)
-        gt_labels = torch.stack(gt_labels)
-        pos_mask = gt_labels == 1
+        labels = torch.stack(gt_labels)
+        pos_mask = labels == 1
         storage = get_event_storage()
         storage.put_scalar("rpn/num_pos_anchors", pos_mask.sum().item() / num_images)
-        storage.put_scalar("rpn/num_neg_anchors", (gt_labels == 0).sum().item() / num_images)
+        storage.put_scalar("rpn/num_neg_anchors", (labels == 0).sum().item() / num_images)
 
         localization_loss = _dense_box_regression_loss(
             anchors,
@@ -216,10 +219,10 @@ class RPN(nn.Module):
             box_reg_loss_type=self.box_reg_loss_type,
             smooth_l1_beta=self.smooth_l1_beta,
         )
-        valid_mask = gt_labels >= 0
+        valid_mask = labels >= 0
         objectness_loss = F.binary_cross_entropy_with_logits(
             cat(pred_objectness_logits, dim=1)[valid_mask],
-            gt_labels[valid_mask].to(torch.float32),
+            labels[valid_mask].to(torch.float32),
             reduction="sum",
         )
         normalizer = self.batch_size_per_image * num_images
@@ -230,9 +233,9 @@ class RPN(nn.Module):
         self, images: ImageList, features: dict[str, torch.Tensor], gt_instances: list[Instances] | None = None
     ) -> tuple[list[Instances], dict[str, torch.Tensor]]:
         """Proposals for each image (``proposal_boxes``, ``objectness_logits``) and the losses (empty in eval)."""
-        features = [features[f] for f in self.in_features]
-        anchors = self.anchor_generator(features)
-        pred_objectness_logits, pred_anchor_deltas = self.rpn_head(features)
+        level_features = [features[f] for f in self.in_features]
+        anchors = self.anchor_generator(level_features)
+        pred_objectness_logits, pred_anchor_deltas = self.rpn_head(level_features)
         # (N, A, Hi, Wi) -> (N, Hi*Wi*A), matching the anchors' position-major order.
         pred_objectness_logits = [score.permute(0, 2, 3, 1).flatten(1) for score in pred_objectness_logits]
         # (N, A*B, Hi, Wi) -> (N, A, B, Hi, Wi) -> (N, Hi, Wi, A, B) -> (N, Hi*Wi*A, B)
@@ -279,7 +282,7 @@ class RPN(nn.Module):
         for anchors_i, pred_anchor_deltas_i in zip(anchors, pred_anchor_deltas):
             box_dim = anchors_i.tensor.size(1)
             pred_anchor_deltas_i = pred_anchor_deltas_i.reshape(-1, box_dim)
-            anchors_i = anchors_i.tensor.unsqueeze(0).expand(num_images, -1, -1).reshape(-1, box_dim)
-            proposals_i = self.box2box_transform.apply_deltas(pred_anchor_deltas_i, anchors_i)
+            anchor_boxes_i = anchors_i.tensor.unsqueeze(0).expand(num_images, -1, -1).reshape(-1, box_dim)
+            proposals_i = self.box2box_transform.apply_deltas(pred_anchor_deltas_i, anchor_boxes_i)
             proposals.append(proposals_i.view(num_images, -1, box_dim))
         return proposals

@@ -12,6 +12,8 @@ from modet.core.registry import Registry
 from modet.ops import Conv2d, ShapeSpec, get_norm
 from modet.ops.weight_init import c2_msra_fill, c2_xavier_fill
 
+from ..backbone.backbone import required_size
+
 __all__ = ["ROI_BOX_HEAD_REGISTRY", "FastRCNNConvFCHead", "build_box_head"]
 
 ROI_BOX_HEAD_REGISTRY = Registry("roi_box_head", "ROI_BOX_HEAD")
@@ -42,7 +44,11 @@ class FastRCNNConvFCHead(nn.Sequential):
         if len(conv_dims) + len(fc_dims) == 0:
             raise ValueError("FastRCNNConvFCHead needs at least one conv or fc layer (conv_dims and fc_dims are empty)")
 
-        self._output_size: int | tuple[int, int, int] = (input_shape.channels, input_shape.height, input_shape.width)
+        self._output_size: int | tuple[int, int, int] = (
+            required_size(input_shape.channels, "FastRCNNConvFCHead: input_shape.channels"),
+            required_size(input_shape.height, "FastRCNNConvFCHead: input_shape.height"),
+            required_size(input_shape.width, "FastRCNNConvFCHead: input_shape.width"),
+        )
 
         self.conv_norm_relus: list[nn.Module] = []
         for k, conv_dim in enumerate(conv_dims):

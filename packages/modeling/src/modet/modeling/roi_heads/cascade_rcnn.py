@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -37,6 +37,8 @@ class _ScaleGradient(Function):
 
 class CascadeROIHeads(StandardROIHeads):
     """Cascade R-CNN (Cai & Vasconcelos): one box head, predictor and matcher per stage."""
+
+    box_head: nn.ModuleList  # one per stage (box_predictor holds one predictor per stage too)
 
     @configurable
     def __init__(
@@ -79,7 +81,7 @@ class CascadeROIHeads(StandardROIHeads):
         self.proposal_matchers = proposal_matchers
 
     @classmethod
-    def from_config(cls, cfg: Any, input_shape: dict[str, ShapeSpec]) -> dict[str, Any]:
+    def from_config(cls, cfg: Any, input_shape: dict[str, ShapeSpec]) -> dict[str, Any]:  # type: ignore[override]  # detectron2's from_config: subclasses also take input_shape
         ret = super().from_config(cfg, input_shape)
         ret.pop("proposal_matcher")
         return ret
@@ -133,13 +135,14 @@ class CascadeROIHeads(StandardROIHeads):
         """See :meth:`ROIHeads.forward`."""
         del images
         proposals = self._sample_for_training(proposals, targets)
+        # Each branch returns its losses in training, its instances in inference.
         if self.training:
             # The later stages match their own boxes against the targets.
-            losses = self._forward_box(features, proposals, targets)
-            losses.update(self._forward_mask(features, proposals))
-            losses.update(self._forward_keypoint(features, proposals))
+            losses = cast(dict[str, torch.Tensor], self._forward_box(features, proposals, targets))
+            losses.update(cast(dict[str, torch.Tensor], self._forward_mask(features, proposals)))
+            losses.update(cast(dict[str, torch.Tensor], self._forward_keypoint(features, proposals)))
             return proposals, losses
-        pred_instances = self._forward_box(features, proposals)
+        pred_instances = cast(list[Instances], self._forward_box(features, proposals))
         pred_instances = self.forward_with_given_boxes(features, pred_instances)
         return pred_instances, {}
 
@@ -153,13 +156,14 @@ class CascadeROIHeads(StandardROIHeads):
         scored by the stages' averaged class probabilities with the last stage's boxes."""
         feature_list = [features[f] for f in self.box_in_features]
         head_outputs = []  # (predictor, predictions, proposals)
-        prev_pred_boxes = None
+        prev_pred_boxes: list[torch.Tensor] | tuple[torch.Tensor, ...] = []  # set by each stage for the next
         image_sizes = [x.image_size for x in proposals]
         for k in range(self.num_cascade_stages):
             if k > 0:
                 # The previous stage's boxes are this stage's proposals.
                 proposals = self._create_proposals_from_boxes(prev_pred_boxes, image_sizes)
                 if self.training:
+                    assert targets is not None  # forward's _sample_for_training refuses None in training
                     proposals = self._match_and_label_boxes(proposals, k, targets)
             predictions = self._run_stage(feature_list, proposals, k)
             prev_pred_boxes = self.box_predictor[k].predict_boxes(predictions, proposals)

@@ -19,6 +19,7 @@ from modet.core.events import get_event_storage
 from modet.ops import ShapeSpec, batched_nms, cat, cross_entropy, is_exporting, nonzero_tuple
 from modet.structures import Boxes, Instances
 
+from ..backbone.backbone import required_size
 from ..box_regression import Box2BoxTransform, _dense_box_regression_loss
 from .per_image import split_per_image
 
@@ -159,6 +160,8 @@ def _default_fed_loss_cls_weights(cfg: Any) -> Callable[[], torch.Tensor]:
 class FastRCNNOutputLayers(nn.Module):
     """Two linear layers: K+1 classification logits and (K or 1) x 4 box regression deltas."""
 
+    fed_loss_cls_weights: torch.Tensor  # a buffer, with use_fed_loss only
+
     @configurable
     def __init__(
         self,
@@ -200,7 +203,8 @@ class FastRCNNOutputLayers(nn.Module):
         if isinstance(input_shape, int):  # backward compatibility
             input_shape = ShapeSpec(channels=input_shape)
         self.num_classes = num_classes
-        input_size = input_shape.channels * (input_shape.width or 1) * (input_shape.height or 1)
+        channels = required_size(input_shape.channels, "FastRCNNOutputLayers: input_shape.channels")
+        input_size = channels * (input_shape.width or 1) * (input_shape.height or 1)
         # num_classes foreground classes plus one background class.
         self.cls_score = nn.Linear(input_size, num_classes + 1)
         num_bbox_reg_classes = 1 if cls_agnostic_bbox_reg else num_classes

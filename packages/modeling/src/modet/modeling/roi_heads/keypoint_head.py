@@ -14,6 +14,7 @@ from modet.core.registry import Registry
 from modet.ops import Conv2d, ConvTranspose2d, ShapeSpec, cat
 from modet.structures import Instances, heatmaps_to_keypoints
 
+from ..backbone.backbone import required_size
 from .per_image import split_per_image
 
 __all__ = [
@@ -103,9 +104,9 @@ def keypoint_rcnn_inference(pred_keypoint_logits: torch.Tensor, pred_instances: 
     bboxes_flat = cat([b.pred_boxes.tensor for b in pred_instances], dim=0)
 
     pred_keypoint_logits = pred_keypoint_logits.detach()
-    keypoint_results = heatmaps_to_keypoints(pred_keypoint_logits, bboxes_flat.detach())
+    decoded = heatmaps_to_keypoints(pred_keypoint_logits, bboxes_flat.detach())
     # heatmaps_to_keypoints gives (x, y, logit, score): keep x, y and score.
-    keypoint_results = split_per_image(keypoint_results[:, :, [0, 1, 3]], pred_instances)
+    keypoint_results = split_per_image(decoded[:, :, [0, 1, 3]], pred_instances)
     heatmap_results = split_per_image(pred_keypoint_logits, pred_instances)
 
     for keypoints_per_image, heatmaps_per_image, instances_per_image in zip(
@@ -151,7 +152,8 @@ class BaseKeypointRCNNHead(nn.Module):
         x = self.layers(x)
         if self.training:
             num_images = len(instances)
-            normalizer = None if self.loss_normalizer == "visible" else num_images * self.loss_normalizer
+            # __init__ allows one string, "visible"
+            normalizer = None if isinstance(self.loss_normalizer, str) else num_images * self.loss_normalizer
             return {"loss_keypoint": keypoint_rcnn_loss(x, instances, normalizer=normalizer) * self.loss_weight}
         keypoint_rcnn_inference(x, instances)
         return instances
@@ -161,7 +163,7 @@ class BaseKeypointRCNNHead(nn.Module):
         raise NotImplementedError
 
 
-class KRCNNConvDeconvUpsampleHead(BaseKeypointRCNNHead, nn.Sequential):
+class KRCNNConvDeconvUpsampleHead(BaseKeypointRCNNHead, nn.Sequential):  # type: ignore[misc]  # detectron2's layout: the base's forward(x, instances) comes first in the MRO, Sequential only holds the layers
     """3x3 convs (``conv_fcn1``…), a stride-2 ``score_lowres`` deconv, then 2x bilinear upsampling."""
 
     @configurable
@@ -174,7 +176,7 @@ class KRCNNConvDeconvUpsampleHead(BaseKeypointRCNNHead, nn.Sequential):
         super().__init__(num_keypoints=num_keypoints, **kwargs)
 
         up_scale = 2.0
-        in_channels = input_shape.channels
+        in_channels = required_size(input_shape.channels, "KRCNNConvDeconvUpsampleHead: input_shape.channels")
 
         for idx, layer_channels in enumerate(conv_dims, 1):
             self.add_module(f"conv_fcn{idx}", Conv2d(in_channels, layer_channels, 3, stride=1, padding=1))

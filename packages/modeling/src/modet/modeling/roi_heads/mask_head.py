@@ -15,6 +15,7 @@ from modet.ops import Conv2d, ConvTranspose2d, ShapeSpec, cat, get_norm
 from modet.ops.weight_init import c2_msra_fill
 from modet.structures import Instances
 
+from ..backbone.backbone import required_size
 from .per_image import split_per_image
 
 __all__ = [
@@ -52,22 +53,22 @@ def mask_rcnn_loss(pred_mask_logits: torch.Tensor, instances: list[Instances], v
     total_num_masks = pred_mask_logits.size(0)
     mask_side_len = pred_mask_logits.size(2)
 
-    gt_classes = []
-    gt_masks = []
+    gt_classes_per_image: list[torch.Tensor] = []
+    gt_masks_per_image_list: list[torch.Tensor] = []
     for instances_per_image in instances:
         if len(instances_per_image) == 0:
             continue
         if not cls_agnostic_mask:
-            gt_classes.append(instances_per_image.gt_classes.to(dtype=torch.int64))
+            gt_classes_per_image.append(instances_per_image.gt_classes.to(dtype=torch.int64))
         gt_masks_per_image = instances_per_image.gt_masks.crop_and_resize(
             instances_per_image.proposal_boxes.tensor, mask_side_len
         ).to(device=pred_mask_logits.device)
-        gt_masks.append(gt_masks_per_image)  # (Ri, M, M)
+        gt_masks_per_image_list.append(gt_masks_per_image)  # (Ri, M, M)
 
-    if len(gt_masks) == 0:
+    if len(gt_masks_per_image_list) == 0:
         return pred_mask_logits.sum() * 0
 
-    gt_masks = cat(gt_masks, dim=0)
+    gt_masks = cat(gt_masks_per_image_list, dim=0)
     if gt_masks.shape[0] != total_num_masks:
         raise ValueError(
             f"mask_rcnn_loss: {total_num_masks} predicted masks but {gt_masks.shape[0]} foreground instances"
@@ -77,7 +78,7 @@ def mask_rcnn_loss(pred_mask_logits: torch.Tensor, instances: list[Instances], v
         pred_mask_logits = pred_mask_logits[:, 0]
     else:
         indices = torch.arange(total_num_masks, device=pred_mask_logits.device)
-        gt_classes = cat(gt_classes, dim=0).to(pred_mask_logits.device)
+        gt_classes = cat(gt_classes_per_image, dim=0).to(pred_mask_logits.device)
         pred_mask_logits = pred_mask_logits[indices, gt_classes]
 
     # crop_and_resize may return bool or float masks depending on the mask type.
@@ -156,7 +157,7 @@ class BaseMaskRCNNHead(nn.Module):
         raise NotImplementedError
 
 
-class MaskRCNNConvUpsampleHead(BaseMaskRCNNHead, nn.Sequential):
+class MaskRCNNConvUpsampleHead(BaseMaskRCNNHead, nn.Sequential):  # type: ignore[misc]  # detectron2's layout: the base's forward(x, instances) comes first in the MRO, Sequential only holds the layers
     """3x3 convs (``mask_fcn1``…), a 2x ``deconv`` with ReLU, and a 1x1 ``predictor``."""
 
     @configurable
@@ -175,7 +176,7 @@ class MaskRCNNConvUpsampleHead(BaseMaskRCNNHead, nn.Sequential):
             raise ValueError("MaskRCNNConvUpsampleHead: conv_dims must have at least one entry (the deconv's)")
 
         self.conv_norm_relus: list[nn.Module] = []
-        cur_channels = input_shape.channels
+        cur_channels = required_size(input_shape.channels, "MaskRCNNConvUpsampleHead: input_shape.channels")
         for k, conv_dim in enumerate(conv_dims[:-1]):
             conv = Conv2d(
                 cur_channels,

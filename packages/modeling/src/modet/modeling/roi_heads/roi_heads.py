@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -15,6 +16,7 @@ from modet.core.registry import Registry
 from modet.ops import ROIPooler, ShapeSpec, nonzero_tuple
 from modet.structures import Boxes, ImageList, Instances, pairwise_iou
 
+from ..backbone.backbone import required_size
 from ..backbone.resnet import BottleneckBlock, ResNet
 from ..matcher import Matcher, _gt_classes_of_matches
 from ..proposal_generator.proposal_utils import add_ground_truth_to_proposals
@@ -49,7 +51,7 @@ def build_roi_heads(cfg: Any, input_shape: dict[str, ShapeSpec]) -> nn.Module:
     return ROI_HEADS_REGISTRY.get(name)(cfg, input_shape)
 
 
-def _mean(counts: list[int]) -> float:
+def _mean(counts: Sequence[float]) -> float:
     """Mean of per-image counts for the EventStorage; NaN without images."""
     return sum(counts) / len(counts) if counts else float("nan")
 
@@ -259,6 +261,9 @@ class Res5ROIHeads(ROIHeads):
     """The ROI heads of a "C4" R-CNN: box and mask heads share the crop and a res5 stage run per region
     (ResNet paper, Appendix A)."""
 
+    box_predictor: Any  # FastRCNNOutputLayers or alike (duck-typed, as in detectron2)
+    mask_head: nn.Module  # only with mask_on
+
     @configurable
     def __init__(
         self,
@@ -286,11 +291,11 @@ class Res5ROIHeads(ROIHeads):
         self.res5 = res5
         self.box_predictor = box_predictor
         self.mask_on = mask_head is not None
-        if self.mask_on:
+        if mask_head is not None:
             self.mask_head = mask_head
 
     @classmethod
-    def from_config(cls, cfg: Any, input_shape: dict[str, ShapeSpec]) -> dict[str, Any]:
+    def from_config(cls, cfg: Any, input_shape: dict[str, ShapeSpec]) -> dict[str, Any]:  # type: ignore[override]  # detectron2's from_config: subclasses also take input_shape
         ret = super().from_config(cfg)
         in_features = ret["in_features"] = list(cfg.MODEL.ROI_HEADS.IN_FEATURES)
         pooler_resolution = cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION
@@ -308,7 +313,7 @@ class Res5ROIHeads(ROIHeads):
         # Subclasses written against older detectron2 may define _build_res5_block as a plain method.
         if not inspect.ismethod(cls._build_res5_block):
             logger.warning("The behavior of _build_res5_block may change. Please do not depend on private methods.")
-            cls._build_res5_block = classmethod(cls._build_res5_block)
+            cls._build_res5_block = classmethod(cls._build_res5_block)  # type: ignore[method-assign,assignment]  # the old plain-method form, wrapped
 
         ret["res5"], out_channels = cls._build_res5_block(cfg)
         ret["box_predictor"] = FastRCNNOutputLayers(cfg, ShapeSpec(channels=out_channels, height=1, width=1))
@@ -397,6 +402,15 @@ class StandardROIHeads(ROIHeads):
     Used by most models (FPN, C5). Subclass it to change ``forward`` or one of the heads.
     """
 
+    box_predictor: Any  # FastRCNNOutputLayers or alike (duck-typed, as in detectron2)
+    # Only with mask_on / keypoint_on:
+    mask_in_features: list[str]
+    mask_pooler: ROIPooler | None
+    mask_head: nn.Module
+    keypoint_in_features: list[str]
+    keypoint_pooler: ROIPooler | None
+    keypoint_head: nn.Module
+
     @configurable
     def __init__(
         self,
@@ -436,13 +450,17 @@ class StandardROIHeads(ROIHeads):
         self.box_predictor = box_predictor
 
         self.mask_on = mask_in_features is not None
-        if self.mask_on:
+        if mask_in_features is not None:
+            if mask_head is None:
+                raise ValueError("StandardROIHeads: mask_in_features is set but mask_head is None")
             self.mask_in_features = mask_in_features
             self.mask_pooler = mask_pooler
             self.mask_head = mask_head
 
         self.keypoint_on = keypoint_in_features is not None
-        if self.keypoint_on:
+        if keypoint_in_features is not None:
+            if keypoint_head is None:
+                raise ValueError("StandardROIHeads: keypoint_in_features is set but keypoint_head is None")
             self.keypoint_in_features = keypoint_in_features
             self.keypoint_pooler = keypoint_pooler
             self.keypoint_head = keypoint_head
@@ -450,7 +468,7 @@ class StandardROIHeads(ROIHeads):
         self.train_on_pred_boxes = train_on_pred_boxes
 
     @classmethod
-    def from_config(cls, cfg: Any, input_shape: dict[str, ShapeSpec]) -> dict[str, Any]:
+    def from_config(cls, cfg: Any, input_shape: dict[str, ShapeSpec]) -> dict[str, Any]:  # type: ignore[override]  # detectron2's from_config: subclasses also take input_shape
         ret = super().from_config(cfg)
         ret["train_on_pred_boxes"] = cfg.MODEL.ROI_BOX_HEAD.TRAIN_ON_PRED_BOXES
         missing = [f for f in cfg.MODEL.ROI_HEADS.IN_FEATURES if f not in input_shape]
@@ -506,13 +524,14 @@ class StandardROIHeads(ROIHeads):
         proposals = self._sample_for_training(proposals, targets)
         del targets
 
+        # Each branch returns its losses in training, its instances in inference.
         if self.training:
-            losses = self._forward_box(features, proposals)
+            losses = cast(dict[str, torch.Tensor], self._forward_box(features, proposals))
             # With train_on_pred_boxes, _forward_box replaced the proposal boxes by predicted ones.
-            losses.update(self._forward_mask(features, proposals))
-            losses.update(self._forward_keypoint(features, proposals))
+            losses.update(cast(dict[str, torch.Tensor], self._forward_mask(features, proposals)))
+            losses.update(cast(dict[str, torch.Tensor], self._forward_keypoint(features, proposals)))
             return proposals, losses
-        pred_instances = self._forward_box(features, proposals)
+        pred_instances = cast(list[Instances], self._forward_box(features, proposals))
         # Cascaded inference: masks and keypoints only for the final detections.
         pred_instances = self.forward_with_given_boxes(features, pred_instances)
         return pred_instances, {}
@@ -524,8 +543,9 @@ class StandardROIHeads(ROIHeads):
         (used by test-time augmentation and for known boxes)."""
         self._check_given_boxes(instances)
 
-        instances = self._forward_mask(features, instances)
-        instances = self._forward_keypoint(features, instances)
+        # Inference only (checked above): the branches return instances.
+        instances = cast(list[Instances], self._forward_mask(features, instances))
+        instances = cast(list[Instances], self._forward_keypoint(features, instances))
         return instances
 
     def _forward_box(
@@ -601,7 +621,9 @@ def _build_pooler(head_cfg: Any, input_shape: dict[str, ShapeSpec], in_features:
     """An ROIPooler over ``in_features`` with the POOLER_* settings of a head's config section."""
     return ROIPooler(
         output_size=head_cfg.POOLER_RESOLUTION,
-        scales=tuple(1.0 / input_shape[k].stride for k in in_features),
+        scales=tuple(
+            1.0 / required_size(input_shape[k].stride, f"ROIPooler: stride of feature {k!r}") for k in in_features
+        ),
         sampling_ratio=head_cfg.POOLER_SAMPLING_RATIO,
         pooler_type=head_cfg.POOLER_TYPE,
     )
