@@ -14,6 +14,7 @@ from .build import (
 from .catalog import DatasetCatalog, Metadata, MetadataCatalog
 from .common import DatasetFromList, MapDataset, ToIterableDataset
 from .dataset_mapper import DatasetMapper
+from .resumable_loader import ResumableBatchLoader
 
 __version__ = _distribution_version("modet-data")  # the one source of the version is pyproject.toml
 
@@ -24,6 +25,7 @@ __all__ = [
     "MapDataset",
     "Metadata",
     "MetadataCatalog",
+    "ResumableBatchLoader",
     "ToIterableDataset",
     "build_batch_data_loader",
     "build_detection_test_loader",

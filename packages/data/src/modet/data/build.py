@@ -17,9 +17,10 @@ from modet.core import comm
 from modet.core.config import configurable
 
 from .catalog import DatasetCatalog, MetadataCatalog
-from .common import AspectRatioGroupedDataset, DatasetFromList, MapDataset, ToIterableDataset
+from .common import AspectRatioGroupedDataset, DatasetFromList, MapDataset
 from .dataset_mapper import DatasetMapper
 from .detection_utils import check_metadata_consistency
+from .resumable_loader import ResumableBatchLoader
 from .samplers import InferenceSampler, RepeatFactorTrainingSampler, TrainingSampler
 
 __all__ = [
@@ -151,21 +152,37 @@ def build_batch_data_loader(
     aspect_ratio_grouping: bool = False,
     num_workers: int = 0,
     collate_fn: Callable[[list[Any]], Any] | None = None,
+    seed: int | None = None,
     **kwargs: Any,
 ) -> Any:
-    """An infinite loader yielding this process's share (``total_batch_size / world_size``) of each batch."""
+    """An infinite loader yielding this process's share (``total_batch_size / world_size``) of each batch.
+
+    For a map-style dataset it is a :class:`ResumableBatchLoader`: ``state_dict()`` saves its
+    position, so a resumed training sees exactly the batches an uninterrupted one would, and
+    the batches do not depend on ``num_workers``. Records are augmented with random numbers
+    seeded from ``seed`` (None: a random seed shared by all processes) and their position.
+    An ``IterableDataset`` is batched as it comes (its position is not saved).
+    """
     world_size = comm.get_world_size()
     if total_batch_size <= 0 or total_batch_size % world_size != 0:
         raise ValueError(
             f"Total batch size ({total_batch_size}) must be divisible by the number of processes ({world_size})."
         )
     batch_size = total_batch_size // world_size
-    if isinstance(dataset, torchdata.IterableDataset):
-        if sampler is not None:
-            raise ValueError("sampler must be None if dataset is an IterableDataset")
-    else:
-        dataset = ToIterableDataset(dataset, sampler)
-
+    if not isinstance(dataset, torchdata.IterableDataset):
+        return ResumableBatchLoader(
+            dataset,
+            sampler,
+            batch_size,
+            aspect_ratio_grouping=aspect_ratio_grouping,
+            num_workers=num_workers,
+            collate_fn=collate_fn,
+            seed=seed,
+            worker_init_fn=worker_init_reset_seed,
+            **kwargs,
+        )
+    if sampler is not None:
+        raise ValueError("sampler must be None if dataset is an IterableDataset")
     if aspect_ratio_grouping:
         data_loader = torchdata.DataLoader(
             dataset,
@@ -223,6 +240,7 @@ def _train_loader_from_config(cfg: Any, mapper: Any = None, *, dataset: Any = No
         "total_batch_size": cfg.SOLVER.IMS_PER_BATCH,
         "aspect_ratio_grouping": cfg.DATALOADER.ASPECT_RATIO_GROUPING,
         "num_workers": cfg.DATALOADER.NUM_WORKERS,
+        "seed": cfg.SEED if cfg.SEED >= 0 else None,
     }
 
 
@@ -261,7 +279,8 @@ def build_detection_train_loader(
     """An infinite training loader yielding ``list[dict]`` batches of mapped records.
 
     ``dataset`` is a list of records or a torch Dataset; ``sampler`` defaults to a
-    ``TrainingSampler`` (infinite, shuffled, sharded across processes).
+    ``TrainingSampler`` (infinite, shuffled, sharded across processes). The loader's
+    ``state_dict()`` goes into training checkpoints (see :func:`build_batch_data_loader`).
     """
     dataset, sampler = _mapped_dataset_and_sampler(dataset, mapper, sampler, TrainingSampler)
     if sampler is not None and not isinstance(sampler, torchdata.Sampler):

@@ -330,7 +330,8 @@ class DefaultTrainer(TrainerBase):
 
     Builds model, optimizer, scheduler and data loader (modet-data) from ``cfg``; wraps the model
     in DDP when distributed; checkpoints to ``cfg.OUTPUT_DIR`` (model, optimizer, scheduler,
-    iteration, RNG states); evaluates with ``test`` (modet-evaluation) every
+    iteration, and each process's RNG states and data-loader position: resuming is exact);
+    evaluates with ``test`` (modet-evaluation) every
     ``TEST.EVAL_PERIOD``; writes metrics with ``default_writers``. Subclass and override the
     ``build_*`` class methods to change a part::
 
@@ -394,8 +395,8 @@ class DefaultTrainer(TrainerBase):
                 cfg.TEST.EVAL_PERIOD, self.model, self.build_train_loader(cfg), cfg.TEST.PRECISE_BN.NUM_ITER
             )
         ret: list[hooks.HookBase | None] = [hooks.IterationTimer(), hooks.LRScheduler(), precise_bn]
-        if comm.is_main_process():
-            ret.append(hooks.PeriodicCheckpointer(self.checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD))
+        # On every process (only the main one writes): each process's RNG and data position are saved.
+        ret.append(hooks.PeriodicCheckpointer(self.checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD))
 
         def test_and_save_results() -> Any:
             self._last_eval_results = self.test(self.cfg, self.model)
@@ -422,6 +423,9 @@ class DefaultTrainer(TrainerBase):
     def run_step(self) -> None:
         self._trainer.iter = self.iter
         self._trainer.run_step()
+
+    def gather_process_states(self) -> None:
+        self._trainer.gather_process_states()
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()

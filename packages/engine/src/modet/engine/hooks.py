@@ -179,6 +179,8 @@ class PeriodicCheckpointer(_PeriodicCheckpointer, HookBase):
     The checkpoint of iteration ``i`` (0-based) holds ``iteration=i``; ``max_iter`` is taken
     from the trainer. Put it after ``LRScheduler`` so the saved schedule is the one of the
     next iteration. Weights that hold NaN or inf are never saved (``FloatingPointError``).
+    Registered on every process (only the main one writes), it also saves each process's
+    random state and data position, so a distributed run resumes exactly.
     """
 
     def before_train(self) -> None:
@@ -191,6 +193,9 @@ class PeriodicCheckpointer(_PeriodicCheckpointer, HookBase):
         iteration = self.trainer.iter
         if self._saves_at(iteration):
             check_finite_weights(getattr(self.checkpointer, "model", None), iteration)
+            if type(self).__qualname__ in getattr(self.trainer, "hooks_on_every_process", ()):
+                # Every process has this hook: the checkpoint gets every process's RNG and data position.
+                self.trainer.gather_process_states()
         # No step() after training: the last iteration already saved "<prefix>_final".
         self.step(iteration)
 

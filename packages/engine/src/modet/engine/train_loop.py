@@ -72,6 +72,8 @@ class TrainerBase:
         self.start_iter: int = 0
         self.max_iter: int = 0
         self.storage: EventStorage
+        # Names of the hook classes registered on every process (set when training starts).
+        self.hooks_on_every_process: set[str] = set()
 
     def register_hooks(self, hooks: Iterable[HookBase | None]) -> None:
         """Add hooks, run in the order given (``None`` entries are skipped)."""
@@ -89,6 +91,7 @@ class TrainerBase:
         self.max_iter = max_iter
         with EventStorage(start_iter) as self.storage:
             try:
+                self._find_hooks_on_every_process()
                 self.before_train()
                 for self.iter in range(start_iter, max_iter):
                     self.before_step()
@@ -103,6 +106,18 @@ class TrainerBase:
                 raise
             finally:
                 self.after_train()
+
+    def _find_hooks_on_every_process(self) -> None:
+        # A hook may run a collective (all processes take part) only if every process has it;
+        # detectron2's scripts often register checkpointing hooks on the main process only.
+        names = [type(h).__qualname__ for h in self._hooks]
+        self.hooks_on_every_process = set.intersection(*(set(n) for n in comm.all_gather(names)))
+
+    def gather_process_states(self) -> None:
+        """Collective: bring each process's own state (RNG, data position) to the next checkpoint.
+
+        Trainers without such state do nothing.
+        """
 
     def before_train(self) -> None:
         for h in self._hooks:
@@ -190,8 +205,9 @@ class SimpleTrainer(TrainerBase):
     ``FloatingPointError`` naming the iteration and the loss terms, before the weights change;
     the check runs every iteration, whatever ``gather_metric_period`` and
     ``async_write_metrics`` are. A loader that runs out raises :class:`DataLoaderExhaustedError`.
-    The saved state includes the optimizer and the random number generators, so a resumed run
-    continues exactly as an uninterrupted one would (given a data loader that does too).
+    The saved state includes the optimizer and, for each process, its random number generators
+    and its data loader's ``state_dict()`` (modet.data's training loader has one), so a resumed
+    run continues exactly as an uninterrupted one would, on one process or several.
     """
 
     def __init__(
@@ -213,6 +229,7 @@ class SimpleTrainer(TrainerBase):
         self.zero_grad_before_forward = zero_grad_before_forward
         self.async_write_metrics = async_write_metrics
         self.concurrent_executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self._gathered_process_states: tuple[int, list[dict[str, Any]]] | None = None
 
     @property
     def _data_loader_iter(self) -> Any:
@@ -316,17 +333,61 @@ class SimpleTrainer(TrainerBase):
         if len(metrics) > 1:
             storage.put_scalars(cur_iter=cur_iter, **metrics)
 
+    def process_state_dict(self) -> dict[str, Any]:
+        """This process's own state: its RNGs and, when the loader has one, the loader's ``state_dict()``."""
+        state: dict[str, Any] = {"rng_state": _rng_state()}
+        loader_state = getattr(self.data_loader, "state_dict", None)
+        if callable(loader_state):
+            state["data_loader"] = loader_state()
+        return state
+
+    def gather_process_states(self) -> None:
+        self._gathered_process_states = (self.iter, comm.all_gather(self.process_state_dict()))
+
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state["optimizer"] = self.optimizer.state_dict()
-        state["rng_state"] = _rng_state()
+        gathered = self._gathered_process_states
+        if gathered is not None and gathered[0] == self.iter:
+            state["processes"] = gathered[1]  # index = rank
+        else:  # saved without a gather: this process's state only
+            state["processes"] = [self.process_state_dict()]
         return state
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         super().load_state_dict(state_dict)
         self.optimizer.load_state_dict(state_dict["optimizer"])
-        if "rng_state" in state_dict:
+        if "processes" in state_dict:
+            self._load_process_state(state_dict["processes"])
+        elif "rng_state" in state_dict:  # checkpoints of modet before the per-process states
             _set_rng_state(state_dict["rng_state"])
+
+    def _load_process_state(self, processes: list[dict[str, Any]]) -> None:
+        rank, world_size = comm.get_rank(), comm.get_world_size()
+        if len(processes) != world_size:
+            logger.warning(
+                "The checkpoint holds the state of %d process(es) and this run has %d: process %d %s, so the "
+                "resumed run is not exactly the interrupted one",
+                len(processes),
+                world_size,
+                rank,
+                "restores its random state and data position" if rank < len(processes) else "starts afresh",
+            )
+        if rank >= len(processes):
+            return
+        own = processes[rank]
+        _set_rng_state(own["rng_state"])
+        load_loader_state = getattr(self.data_loader, "load_state_dict", None)
+        if "data_loader" in own and callable(load_loader_state):
+            load_loader_state(own["data_loader"])
+            self._data_loader_iter_obj = None  # the next batch comes from the restored position
+        else:
+            logger.warning(
+                "The data loader (%s) %s: the resumed run starts its data stream over, so it is not exactly the "
+                "interrupted one. modet.data's build_detection_train_loader saves its position.",
+                type(self.data_loader).__name__,
+                "has no load_state_dict()" if not callable(load_loader_state) else "state is not in the checkpoint",
+            )
 
     def after_train(self) -> None:
         super().after_train()

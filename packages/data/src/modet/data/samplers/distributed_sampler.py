@@ -36,6 +36,13 @@ class _InfiniteShardedSampler(Sampler):
     def _infinite_indices(self) -> Iterator[int]:
         raise NotImplementedError
 
+    def state_dict(self) -> dict[str, Any]:
+        """The seed, which with the position a loader counts fixes every later index."""
+        return {"seed": self._seed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._seed = int(state["seed"])
+
 
 class TrainingSampler(_InfiniteShardedSampler):
     """An infinite stream of indices, sharded across processes: each pass over ``range(size)`` is
