@@ -2,7 +2,8 @@
 and resumed from its checkpoint at iteration 3 ends with the weights of an uninterrupted run,
 bit for bit, on one process and on two (DDP over gloo). The dataset (5 images, batches of 2)
 does not divide into batches, augmentations are random, and the seeds are random (SEED -1):
-the loader's position, seeds and each process's random state come from the checkpoint."""
+the loader's position, seeds and each process's random state come from the checkpoint. The
+runs evaluate at each checkpoint's iteration, which the resumed run does not repeat."""
 
 import contextlib
 import json
@@ -14,6 +15,7 @@ from conftest import tiny_mask_rcnn_cfg
 
 from modet.engine import DefaultTrainer, comm, hooks, launch
 from modet.engine.defaults import seed_all_rng
+from modet.evaluation import DatasetEvaluator
 
 NUM_IMAGES = 5
 MAX_ITER = 10
@@ -31,10 +33,30 @@ def _register(root):
     register_shapes(root, prefix="resume_reliability", num_train=NUM_IMAGES, num_val=1, seed=4)
 
 
+class _CountDetections(DatasetEvaluator):
+    """An evaluation that costs little; like any, iterating the test loader draws random numbers."""
+
+    def reset(self):
+        self.count = 0
+
+    def process(self, inputs, outputs):
+        self.count += sum(len(output["instances"]) for output in outputs)
+
+    def evaluate(self):
+        return {"detections": {"count": float(self.count)}}
+
+
+class _Trainer(DefaultTrainer):
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name):
+        return _CountDetections()
+
+
 def _cfg(output_dir, ims_per_batch):
     cfg = tiny_mask_rcnn_cfg()
     cfg.DATASETS.TRAIN = ("resume_reliability_train",)
-    cfg.DATASETS.TEST = ()
+    cfg.DATASETS.TEST = ("resume_reliability_val",)
+    cfg.TEST.EVAL_PERIOD = CHECKPOINT_PERIOD  # evaluation after iteration 3, where the checkpoint is
     cfg.DATALOADER.NUM_WORKERS = 0
     cfg.INPUT.MIN_SIZE_TRAIN = (40, 48, 56)  # a random choice per image, with random flips
     cfg.INPUT.MAX_SIZE_TRAIN = 80
@@ -49,7 +71,7 @@ def _cfg(output_dir, ims_per_batch):
 
 def _train(cfg, *, seed, resume=False, stop=False):
     seed_all_rng(seed + comm.get_rank())  # what default_setup does
-    trainer = DefaultTrainer(cfg)
+    trainer = _Trainer(cfg)
     if stop:
 
         def stop_before(trainer):
@@ -66,6 +88,8 @@ def _train(cfg, *, seed, resume=False, stop=False):
 def _interrupt_and_resume(tmp_path, ims_per_batch):
     """(uninterrupted trainer, resumed trainer); the resumed one starts from other global seeds."""
     full = _train(_cfg(tmp_path / "full", ims_per_batch), seed=0)
+    if comm.is_main_process():
+        assert "count" in full._last_eval_results["detections"]  # the runs do evaluate
     cfg = _cfg(tmp_path / "resumed", ims_per_batch)
     _train(cfg, seed=0, stop=True)
     assert (tmp_path / "resumed" / "last_checkpoint").read_text() == "model_0000003.pth"
@@ -124,6 +148,7 @@ def _same_parameters(a, b):
 
 
 def _ddp_worker(root, out):
+    torch.set_num_threads(1)  # two processes share the machine's cores
     _register(root)
     full, resumed = _interrupt_and_resume(out, ims_per_batch=4)  # 2 images per process
     # DDP keeps the parameters equal on every process; BatchNorm statistics stay per process

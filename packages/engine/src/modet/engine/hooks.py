@@ -23,7 +23,7 @@ from modet.core.events import EventStorage, flatten_results_dict
 
 from . import comm
 from .solver import LRMultiplier
-from .train_loop import HookBase
+from .train_loop import HookBase, unchanged_rng_state
 from .writers import EventWriter
 
 __all__ = [
@@ -321,6 +321,8 @@ class EvalHook(HookBase):
     """Run ``eval_function`` every ``eval_period`` iterations and after training; store its results.
 
     ``eval_function()`` returns a nested dict of floats (or nothing); every process calls it.
+    It leaves the random generators as it found them, so training after an evaluation is
+    what a run resumed from that iteration's checkpoint (which did not evaluate) does.
     """
 
     def __init__(self, eval_period: int, eval_function: Callable[[], Any], eval_after_train: bool = True) -> None:
@@ -329,7 +331,8 @@ class EvalHook(HookBase):
         self._eval_after_train = eval_after_train
 
     def _do_eval(self) -> None:
-        results = self._func()
+        with unchanged_rng_state():  # a resumed run does not evaluate at its checkpoint's iteration
+            results = self._func()
         if results:
             if not isinstance(results, Mapping):
                 raise TypeError(f"eval function must return a dict, got {type(results).__name__}: {results!r}")
@@ -430,7 +433,7 @@ class PreciseBN(HookBase):
                 yield next(self._data_iter)
 
         # A separate storage swallows what the model logs during these forward passes.
-        with EventStorage():
+        with EventStorage(), unchanged_rng_state():
             logger.info("Running precise-BN for %d iterations ...", self._num_iter)
             update_bn_stats(self._model, batches(), self._num_iter)
 

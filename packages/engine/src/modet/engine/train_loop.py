@@ -8,7 +8,7 @@ import logging
 import random
 import time
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -195,6 +195,21 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
     np.random.set_state(("MT19937", keys, np_state["pos"], np_state["has_gauss"], np_state["cached_gaussian"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@contextlib.contextmanager
+def unchanged_rng_state() -> Iterator[None]:
+    """Run a side computation (evaluation, precise BN) without moving the training's random streams.
+
+    Whatever the block draws (a ``DataLoader`` iterator draws a seed from torch's generator, a
+    model in training mode samples proposals), the next iteration starts from the state the
+    checkpoint of this iteration holds, so a resumed run is still exact.
+    """
+    state = _rng_state()
+    try:
+        yield
+    finally:
+        _set_rng_state(state)
 
 
 class SimpleTrainer(TrainerBase):
