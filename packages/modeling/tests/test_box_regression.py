@@ -62,13 +62,49 @@ def test_invalid_source_boxes_raise():
 
 
 def test_rotated_round_trip_and_angle_wrap():
-    transform = Box2BoxTransformRotated(weights=(10.0, 10.0, 5.0, 5.0))
+    transform = Box2BoxTransformRotated(weights=(10.0, 10.0, 5.0, 5.0, 1.0))
     src = torch.tensor([[10.0, 10.0, 20.0, 10.0, 170.0], [0.0, 5.0, 4.0, 8.0, -30.0]])
     target = torch.tensor([[12.0, 9.0, 25.0, 12.0, -170.0], [1.0, 6.0, 2.0, 8.0, 60.0]])
     deltas = transform.get_deltas(src, target)
     # 170 -> -170 is a +20 degree turn, not -340.
     assert deltas[0, 4].item() == pytest.approx(math.radians(20.0), abs=1e-5)
     torch.testing.assert_close(transform.apply_deltas(deltas, src), target, atol=1e-3, rtol=1e-5)
+
+
+def test_rotated_deltas_by_hand_with_angle_weight():
+    transform = Box2BoxTransformRotated(weights=(1.0, 2.0, 3.0, 4.0, 0.5))
+    src = torch.tensor([[0.0, 0.0, 10.0, 20.0, 30.0]])
+    target = torch.tensor([[5.0, 4.0, 20.0, 20.0, 120.0]])
+    # dx = 1 * 5/10, dy = 2 * 4/20, dw = 3 * log 2, dh = 0, da = 0.5 * radians(90)
+    expected = torch.tensor([[0.5, 0.4, 3.0 * math.log(2.0), 0.0, 0.25 * math.pi]])
+    deltas = transform.get_deltas(src, target)
+    torch.testing.assert_close(deltas, expected)
+    torch.testing.assert_close(transform.apply_deltas(deltas, src), target, atol=1e-4, rtol=1e-5)
+
+
+def test_rotated_at_angle_zero_equals_axis_aligned():
+    """At angle 0, rotated (cx, cy, w, h, 0) deltas are the axis-aligned deltas of the same box."""
+    weights = (10.0, 10.0, 5.0, 5.0)
+    src, target = _random_boxes(20, 0), _random_boxes(20, 1)
+
+    def to_rotated(b):
+        wh = b[:, 2:] - b[:, :2]
+        return torch.cat([b[:, :2] + wh / 2, wh, torch.zeros(len(b), 1)], dim=1)
+
+    rotated = Box2BoxTransformRotated(weights=(*weights, 1.0))
+    axis_aligned = Box2BoxTransform(weights=weights)
+    deltas = axis_aligned.get_deltas(src, target)
+    rotated_deltas = rotated.get_deltas(to_rotated(src), to_rotated(target))
+    torch.testing.assert_close(rotated_deltas[:, :4], deltas, atol=1e-5, rtol=1e-5)
+    assert (rotated_deltas[:, 4] == 0).all()
+    torch.testing.assert_close(
+        rotated.apply_deltas(rotated_deltas, to_rotated(src)), to_rotated(axis_aligned.apply_deltas(deltas, src))
+    )
+
+
+def test_rotated_needs_five_weights():
+    with pytest.raises(ValueError, match="5 weights .*got 4"):
+        Box2BoxTransformRotated(weights=(10.0, 10.0, 5.0, 5.0))
 
 
 def test_linear_round_trip_and_values():

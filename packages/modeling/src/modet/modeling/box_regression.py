@@ -76,23 +76,35 @@ class Box2BoxTransform:
 
 
 class Box2BoxTransformRotated:
-    """(dx, dy, dw, dh, da) for rotated boxes (cx, cy, w, h, angle in degrees); da is in radians."""
+    """(dx, dy, dw, dh, da) for rotated boxes (cx, cy, w, h, angle in degrees), scaled by five ``weights``.
 
-    def __init__(self, weights: tuple[float, float, float, float], scale_clamp: float = _DEFAULT_SCALE_CLAMP) -> None:
+    The angle delta is in radians times ``wa`` (as in RRPN), the box angle in degrees.
+    """
+
+    def __init__(
+        self, weights: tuple[float, float, float, float, float], scale_clamp: float = _DEFAULT_SCALE_CLAMP
+    ) -> None:
+        if len(weights) != 5:
+            raise ValueError(
+                f"Box2BoxTransformRotated takes 5 weights (wx, wy, ww, wh, wa), got {len(weights)}: {tuple(weights)}; "
+                "rotated configs set MODEL.RPN.BBOX_REG_WEIGHTS / MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS to 5 values"
+            )
         self.weights = weights
         self.scale_clamp = scale_clamp
 
     def get_deltas(self, src_boxes: torch.Tensor, target_boxes: torch.Tensor) -> torch.Tensor:
         """Deltas (N, 5) that turn rotated ``src_boxes`` into ``target_boxes``."""
+        if not isinstance(src_boxes, torch.Tensor) or not isinstance(target_boxes, torch.Tensor):
+            raise TypeError("Box2BoxTransformRotated.get_deltas takes tensors, not RotatedBoxes (use .tensor)")
         src_ctr_x, src_ctr_y, src_widths, src_heights, src_angles = torch.unbind(src_boxes, dim=1)
         target_ctr_x, target_ctr_y, target_widths, target_heights, target_angles = torch.unbind(target_boxes, dim=1)
-        wx, wy, ww, wh = self.weights
+        wx, wy, ww, wh, wa = self.weights
         dx = wx * (target_ctr_x - src_ctr_x) / src_widths
         dy = wy * (target_ctr_y - src_ctr_y) / src_heights
         dw = ww * torch.log(target_widths / src_widths)
         dh = wh * torch.log(target_heights / src_heights)
         # Angle difference wrapped to [-180, 180) degrees, then radians.
-        da = ((target_angles - src_angles + 180.0) % 360.0 - 180.0) * (math.pi / 180.0)
+        da = ((target_angles - src_angles + 180.0) % 360.0 - 180.0) * (wa * math.pi / 180.0)
         if not (src_widths > 0).all().item():
             raise ValueError("Input boxes to Box2BoxTransformRotated are not valid: some have non-positive width")
         return torch.stack((dx, dy, dw, dh, da), dim=1)
@@ -103,12 +115,12 @@ class Box2BoxTransformRotated:
             raise ValueError(f"rotated deltas must be (N, k*5) and boxes (N, 5), got {deltas.shape}, {boxes.shape}")
         boxes = boxes.to(deltas.dtype).unsqueeze(2)
         ctr_x, ctr_y, widths, heights, angles = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3], boxes[:, 4]
-        wx, wy, ww, wh = self.weights
+        wx, wy, ww, wh, wa = self.weights
         dx = deltas[:, 0::5] / wx
         dy = deltas[:, 1::5] / wy
         dw = torch.clamp(deltas[:, 2::5] / ww, max=self.scale_clamp)
         dh = torch.clamp(deltas[:, 3::5] / wh, max=self.scale_clamp)
-        da = deltas[:, 4::5]
+        da = deltas[:, 4::5] / wa
 
         pred_boxes = torch.zeros_like(deltas)
         pred_boxes[:, 0::5] = dx * widths + ctr_x
@@ -169,7 +181,7 @@ _IOU_LOSSES = {"giou": giou_loss, "diou": diou_loss, "ciou": ciou_loss}
 
 def _dense_box_regression_loss(
     anchors: list[Boxes] | list[torch.Tensor],
-    box2box_transform: Box2BoxTransform | Box2BoxTransformLinear,
+    box2box_transform: Box2BoxTransform | Box2BoxTransformRotated | Box2BoxTransformLinear,
     pred_anchor_deltas: list[torch.Tensor],
     gt_boxes: list[torch.Tensor],
     fg_mask: torch.Tensor | EllipsisType,

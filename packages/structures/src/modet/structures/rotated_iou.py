@@ -1,9 +1,12 @@
 """Exact IoU of rotated boxes, vectorised in torch (detectron2's ``layers.pairwise_iou_rotated``).
 
-Each pair's intersection is the convex polygon left after clipping one rectangle by the four
-edge half-planes of the other (Sutherland–Hodgman), done for all pairs at once on padded
-fixed-size polygons; its area comes from the shoelace formula. Pairs whose axis-aligned
-hulls do not touch, or with a box of (near) zero area, are 0 without being clipped.
+``pairwise_iou_rotated`` rounds as detectron2 does (:mod:`.rotated_iou_exact`), so that ties
+between equal IoUs fall as in detectron2. ``rotated_intersection_area`` is a faster kernel for
+callers that only compare IoUs with a threshold (rotated NMS): each pair's intersection is the
+convex polygon left after clipping one rectangle by the four edge half-planes of the other
+(Sutherland–Hodgman), done for all pairs at once on padded fixed-size polygons; its area comes
+from the shoelace formula. Pairs whose axis-aligned hulls do not touch, or with a box of (near)
+zero area, are 0 without being computed.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+from .rotated_iou_exact import rotated_iou_pairs
 
 # detectron2 treats boxes with area below this as empty (IoU 0).
 _MIN_AREA = 1e-14
@@ -119,7 +124,8 @@ def _check_rotated(boxes: torch.Tensor, name: str) -> None:
 def pairwise_iou_rotated(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     """IoU of all N x M pairs of rotated boxes given as (N, 5) and (M, 5) tensors of (xc, yc, w, h, a).
 
-    Returns an (N, M) tensor in the dtype of ``boxes1`` (float32 at least), on its device.
+    Returns an (N, M) tensor in the dtype of ``boxes1`` (float32 at least), on its device, with
+    detectron2's values to the last bit (see :mod:`.rotated_iou_exact`).
     """
     _check_rotated(boxes1, "boxes1")
     _check_rotated(boxes2, "boxes2")
@@ -146,6 +152,5 @@ def pairwise_iou_rotated(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Te
     for start in range(0, rows.numel(), _PAIRS_PER_CHUNK):  # bounded-memory chunks of pairs
         r = rows[start : start + _PAIRS_PER_CHUNK]
         c = cols[start : start + _PAIRS_PER_CHUNK]
-        inter = rotated_intersection_area(boxes1[r], boxes2[c])
-        iou[r, c] = inter / (area1[r] + area2[c] - inter)
+        iou[r, c] = rotated_iou_pairs(boxes1[r], boxes2[c])
     return iou.to(out_dtype)

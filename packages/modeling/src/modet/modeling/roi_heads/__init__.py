@@ -31,6 +31,7 @@ from .roi_heads import (
     select_foreground_proposals,
     select_proposals_with_visible_keypoints,
 )
+from .rotated_fast_rcnn import RROIHeads
 
 __all__ = [
     "ROI_BOX_HEAD_REGISTRY",
@@ -45,6 +46,7 @@ __all__ = [
     "KRCNNConvDeconvUpsampleHead",
     "MaskRCNNConvUpsampleHead",
     "ROIHeads",
+    "RROIHeads",
     "Res5ROIHeads",
     "StandardROIHeads",
     "build_box_head",
