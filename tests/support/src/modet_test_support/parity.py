@@ -200,14 +200,25 @@ def _greedy_match(ok: torch.Tensor, quality: torch.Tensor) -> list[int]:
 def _match_boxes(
     ref_boxes: torch.Tensor, ref_scores: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(IoU matrix, candidate matrix) of reference x ours by box IoU, box and score tolerances."""
+    """(IoU matrix, candidate matrix) of reference x ours by box IoU, box and score tolerances.
+
+    Rotated boxes (5 columns) are compared by rotated IoU, and their angles in degrees within the
+    box tolerance."""
     ref_boxes, boxes = ref_boxes.double(), boxes.double()
     if len(ref_boxes) == 0 or len(boxes) == 0:
         empty = torch.zeros(len(ref_boxes), len(boxes), dtype=torch.float64)
         return empty, empty.bool()
-    iou = box_iou(ref_boxes, boxes)
+    if ref_boxes.shape[1] == 5:  # rotated (cx, cy, w, h, angle): the angle counts in degrees, modulo 360
+        from modet.structures import pairwise_iou_rotated
+
+        iou = pairwise_iou_rotated(ref_boxes, boxes)
+        difference = ref_boxes[:, None, :] - boxes[None, :, :]
+        difference[..., 4] = (difference[..., 4] + 180.0) % 360.0 - 180.0
+    else:
+        iou = box_iou(ref_boxes, boxes)
+        difference = ref_boxes[:, None, :] - boxes[None, :, :]
     ok = iou >= BOX_IOU_MIN
-    ok &= (ref_boxes[:, None, :] - boxes[None, :, :]).abs().amax(dim=-1) <= BOX_ATOL
+    ok &= difference.abs().amax(dim=-1) <= BOX_ATOL
     ok &= (ref_scores.double()[:, None] - scores.double()[None, :]).abs() <= SCORE_ATOL
     return iou, ok
 

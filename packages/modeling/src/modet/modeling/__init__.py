@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     # meta-architectures
     "META_ARCH_REGISTRY": "meta_arch",
     "SEM_SEG_HEADS_REGISTRY": "meta_arch",
+    "FCOS": "meta_arch",
     "GeneralizedRCNN": "meta_arch",
     "PanopticFPN": "meta_arch",
     "ProposalNetwork": "meta_arch",

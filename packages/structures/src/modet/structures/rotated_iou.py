@@ -1,12 +1,12 @@
 """Exact IoU of rotated boxes, vectorised in torch (detectron2's ``layers.pairwise_iou_rotated``).
 
-``pairwise_iou_rotated`` rounds as detectron2 does (:mod:`.rotated_iou_exact`), so that ties
-between equal IoUs fall as in detectron2. ``rotated_intersection_area`` is a faster kernel for
-callers that only compare IoUs with a threshold (rotated NMS): each pair's intersection is the
-convex polygon left after clipping one rectangle by the four edge half-planes of the other
-(Sutherland–Hodgman), done for all pairs at once on padded fixed-size polygons; its area comes
-from the shoelace formula. Pairs whose axis-aligned hulls do not touch, or with a box of (near)
-zero area, are 0 without being computed.
+``pairwise_iou_rotated`` rounds float32 as detectron2 does (:mod:`.rotated_iou_exact`), so that
+ties between equal IoUs fall as in detectron2. ``rotated_intersection_area`` is the kernel of
+float64 input and of callers that only compare IoUs with a threshold (rotated NMS), and faster:
+each pair's intersection is the convex polygon left after clipping one rectangle by the four
+edge half-planes of the other (Sutherland–Hodgman), done for all pairs at once on padded
+fixed-size polygons; its area comes from the shoelace formula. Pairs whose axis-aligned hulls
+do not touch, or with a box of (near) zero area, are 0 without being computed.
 """
 
 from __future__ import annotations
@@ -124,8 +124,10 @@ def _check_rotated(boxes: torch.Tensor, name: str) -> None:
 def pairwise_iou_rotated(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     """IoU of all N x M pairs of rotated boxes given as (N, 5) and (M, 5) tensors of (xc, yc, w, h, a).
 
-    Returns an (N, M) tensor in the dtype of ``boxes1`` (float32 at least), on its device, with
-    detectron2's values to the last bit (see :mod:`.rotated_iou_exact`).
+    Returns an (N, M) tensor in the dtype of ``boxes1`` (float32 at least), on its device. In float32
+    the values are detectron2's to the last bit (see :mod:`.rotated_iou_exact`). detectron2 has no
+    float64 kernel, and its tolerances are float32's: float64 input gets the clipping kernel below,
+    exact up to float64 rounding.
     """
     _check_rotated(boxes1, "boxes1")
     _check_rotated(boxes2, "boxes2")
@@ -152,5 +154,9 @@ def pairwise_iou_rotated(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Te
     for start in range(0, rows.numel(), _PAIRS_PER_CHUNK):  # bounded-memory chunks of pairs
         r = rows[start : start + _PAIRS_PER_CHUNK]
         c = cols[start : start + _PAIRS_PER_CHUNK]
-        iou[r, c] = rotated_iou_pairs(boxes1[r], boxes2[c])
+        if compute_dtype == torch.float32:
+            iou[r, c] = rotated_iou_pairs(boxes1[r], boxes2[c])
+        else:
+            inter = rotated_intersection_area(boxes1[r], boxes2[c])
+            iou[r, c] = inter / (area1[r] + area2[c] - inter)
     return iou.to(out_dtype)

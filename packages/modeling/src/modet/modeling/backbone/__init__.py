@@ -1,8 +1,9 @@
-"""Backbones: the ``Backbone`` base, ResNet/ResNeXt and FPN, and ``build_backbone``."""
+"""Backbones: the ``Backbone`` base, ResNet/ResNeXt, RegNet, FPN, and ``build_backbone``."""
 
 from .backbone import Backbone
 from .build import BACKBONE_REGISTRY, build_backbone
 from .fpn import FPN, LastLevelMaxPool, LastLevelP6P7, build_resnet_fpn_backbone, build_retinanet_resnet_fpn_backbone
+from .regnet import RegNet
 from .resnet import (
     BasicBlock,
     BasicStem,
@@ -24,6 +25,7 @@ __all__ = [
     "DeformBottleneckBlock",
     "LastLevelMaxPool",
     "LastLevelP6P7",
+    "RegNet",
     "ResNet",
     "ResNetBlockBase",
     "build_backbone",
