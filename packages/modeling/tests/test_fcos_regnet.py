@@ -280,6 +280,21 @@ def test_fcos_trains_and_infers():
     assert isinstance(model.head, FCOSHead) and model.head.ctrness.out_channels == 1
 
 
+def test_fcos_images_without_ground_truth(tiny_fcos):
+    empty = Instances((96, 128), gt_boxes=Boxes(torch.zeros(0, 4)), gt_classes=torch.zeros(0, dtype=torch.long))
+    batch = [
+        {"image": torch.zeros(3, 96, 128), "instances": empty},
+        {"image": torch.zeros(3, 96, 127), "instances": empty},
+    ]
+    tiny_fcos.train()
+    with EventStorage():
+        losses = tiny_fcos(batch)
+    # No positive point: no box or centerness loss; every point is a background sample.
+    assert losses["loss_fcos_loc"].item() == 0.0 and losses["loss_fcos_ctr"].item() == 0.0
+    assert torch.isfinite(losses["loss_fcos_cls"]) and losses["loss_fcos_cls"] > 0
+    sum(losses.values()).backward()
+
+
 def test_fcos_errors(tiny_fcos):
     with pytest.raises(ValueError, match="head_in_features \\['p9'\\]"):
         FCOS(
