@@ -249,3 +249,32 @@ def test_pycls_weights_are_matched_by_suffix(tmp_path: Path) -> None:
     DetectionCheckpointer(model).load(str(tmp_path / "regnet.pyth"))
     assert torch.equal(model.backbone[0].weight, source.backbone[0].weight)
     assert model.backbone[1].num_batches_tracked.item() == 0  # dropped from pycls files
+
+
+def _load_on_two_workers(rank: int, folder: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{folder}/init", rank=rank, world_size=2)
+    try:
+        torch.manual_seed(rank)  # different weights on each worker before loading
+        ddp = nn.parallel.DistributedDataParallel(TinyNet())
+        # Only the main worker can read the file: the other gets the weights by broadcast.
+        path = f"{folder}/m.pth" if rank == 0 else f"{folder}/not-on-this-worker.pth"
+        DetectionCheckpointer(ddp).load(path)
+        torch.save(ddp.module.state_dict(), f"{folder}/loaded-{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_worker_without_the_file_gets_the_main_workers_weights(tmp_path: Path) -> None:
+    torch.manual_seed(7)
+    source = TinyNet()
+    torch.save({"model": source.state_dict()}, tmp_path / "m.pth")
+    # fork: the workers reuse this process's imports instead of starting Python twice.
+    torch.multiprocessing.start_processes(
+        _load_on_two_workers, args=(str(tmp_path),), nprocs=2, join=True, start_method="fork"
+    )
+    for rank in (0, 1):
+        loaded = torch.load(tmp_path / f"loaded-{rank}.pt", weights_only=True)
+        assert set(loaded) == set(source.state_dict())
+        for key, value in source.state_dict().items():
+            assert torch.equal(loaded[key], value), (rank, key)

@@ -7,6 +7,8 @@ config swaps ResNet for ConvNeXt by changing ``MODEL.TORCHVISION.ARCH`` only.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torchvision
 from torch import nn
@@ -30,8 +32,9 @@ def _family(arch: str) -> str:
     )
 
 
-def _layers(model: nn.Module, family: str) -> list[nn.Module]:
-    """The network as a flat sequence whose outputs can be tapped."""
+def _layers(model: Any, family: str) -> list[nn.Module]:
+    """The network as a flat sequence whose outputs can be tapped (``model``: a torchvision
+    classifier, whose attributes depend on its family)."""
     if family == "resnet":
         stem = nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool)
         return [stem, model.layer1, model.layer2, model.layer3, model.layer4]
@@ -75,14 +78,17 @@ class TorchvisionBackbone(Backbone):
         if unknown:
             raise ValueError(f"MODEL.TORCHVISION.OUT_FEATURES {unknown} not in {arch}'s outputs {sorted(shapes)}")
         self._out_features = list(out_features)
-        self._out_feature_channels = {name: shapes[name].channels for name in out_features}
-        self._out_feature_strides = {name: shapes[name].stride for name in out_features}
+        self._out_feature_channels = {name: shapes[name][0] for name in out_features}
+        self._out_feature_strides = {name: shapes[name][1] for name in out_features}
         last = max(list(STAGE_NAMES.values()).index(f) for f in out_features)
-        self.stages = nn.ModuleDict(list(self._stages.items())[: last + 1])
+        self.stages = nn.ModuleDict(dict(list(self._stages.items())[: last + 1]))
         self.freeze(freeze_at)
 
-    def _split_into_stages(self, layers: list[nn.Module]) -> tuple[dict[str, nn.Sequential], dict[str, ShapeSpec]]:
-        """Group layers into res2..res5 by probing the stride of each layer's output once."""
+    def _split_into_stages(
+        self, layers: list[nn.Module]
+    ) -> tuple[dict[str, nn.Sequential], dict[str, tuple[int, int]]]:
+        """Group layers into res2..res5 by probing the stride of each layer's output once; returns the
+        stages and the (channels, stride) of each."""
         probe = torch.zeros(1, 3, _PROBE_SIZE, _PROBE_SIZE)
         strides, channels = [], []
         modes = [layer.training for layer in layers]
@@ -97,7 +103,7 @@ class TorchvisionBackbone(Backbone):
         for layer, mode in zip(layers, modes):
             layer.train(mode)
         stages: dict[str, nn.Sequential] = {}
-        shapes: dict[str, ShapeSpec] = {}
+        shapes: dict[str, tuple[int, int]] = {}
         start = 0
         for i, stride in enumerate(strides):
             ends_here = i + 1 == len(strides) or strides[i + 1] != stride
@@ -107,7 +113,7 @@ class TorchvisionBackbone(Backbone):
             if self._channels_last:
                 modules = ([_ToChannelsLast()] if stages else []) + modules + [_ToChannelsFirst()]
             stages[STAGE_NAMES[stride]] = nn.Sequential(*modules)
-            shapes[STAGE_NAMES[stride]] = ShapeSpec(channels=channels[i], stride=stride)
+            shapes[STAGE_NAMES[stride]] = (channels[i], stride)
             start = i + 1
         return stages, shapes
 

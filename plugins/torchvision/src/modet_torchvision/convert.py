@@ -9,7 +9,7 @@ the first row to the last, where detectron2 keeps it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 
@@ -81,7 +81,7 @@ _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
 ]
 
 
-def is_torchvision_detection_state_dict(state_dict: dict[str, object]) -> bool:
+def is_torchvision_detection_state_dict(state_dict: Mapping[str, object]) -> bool:
     return "backbone.body.conv1.weight" in state_dict and (
         "rpn.head.cls_logits.weight" in state_dict or "head.classification_head.cls_logits.weight" in state_dict
     )

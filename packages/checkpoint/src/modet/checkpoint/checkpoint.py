@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 import attrs
@@ -44,7 +44,7 @@ class IncompatibleKeys:
 _IncompatibleKeys = IncompatibleKeys
 
 
-def _strip_prefix_if_present(state_dict: dict[str, Any], prefix: str) -> None:
+def _strip_prefix_if_present(state_dict: MutableMapping[str, Any], prefix: str) -> None:
     """Drop ``prefix`` from every key (and from ``_metadata``) when all keys carry it."""
     keys = sorted(state_dict)
     if not keys or not all(len(key) == 0 or key.startswith(prefix) for key in keys):
@@ -58,7 +58,7 @@ def _strip_prefix_if_present(state_dict: dict[str, Any], prefix: str) -> None:
                 metadata[key[len(prefix) :]] = metadata.pop(key)
 
 
-def _convert_ndarray_to_tensor(state_dict: dict[str, Any], source: str = "") -> None:
+def _convert_ndarray_to_tensor(state_dict: MutableMapping[str, Any], source: str = "") -> None:
     """Replace numpy arrays (``.pkl`` checkpoints) by tensors, in place; reject anything else.
 
     An array torch cannot hold (object, string dtypes) is a :class:`CorruptCheckpointError`
@@ -253,7 +253,7 @@ class Checkpointer:
     def _load_model(self, checkpoint: dict[str, Any]) -> IncompatibleKeys:
         """Load ``checkpoint["model"]`` non-strictly, skipping tensors whose shape differs from the model's."""
         checkpoint_state_dict = checkpoint.pop("model")
-        if not isinstance(checkpoint_state_dict, Mapping):
+        if not isinstance(checkpoint_state_dict, MutableMapping):  # changed in place below
             raise ValueError(f"Checkpoint 'model' entry is a {type(checkpoint_state_dict).__name__}, not a state dict")
         _convert_ndarray_to_tensor(checkpoint_state_dict)
         # Saved from a DataParallel / DistributedDataParallel wrapper.

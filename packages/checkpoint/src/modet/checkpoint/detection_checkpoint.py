@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
+import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -89,7 +91,10 @@ class DetectionCheckpointer(Checkpointer):
             self._matching_heuristics_requested = False
         if need_sync:
             logger.info("Broadcasting model states from main worker ...")
-            self._wrapped_model._sync_params_and_buffers()
+            # detectron2 calls DistributedDataParallel._sync_params_and_buffers, which torch no longer
+            # has: every worker takes the main worker's parameters and buffers.
+            for tensor in itertools.chain(self.model.parameters(), self.model.buffers()):
+                dist.broadcast(tensor.data, src=0)
         return result
 
     def _load_file(self, filename: str) -> dict[str, Any]:

@@ -200,9 +200,10 @@ def describe_write_failure(exc: BaseException, directory: str) -> str:
         free = f"{shutil.disk_usage(directory).free / 2**20:.1f} MiB free in {directory}"
     except OSError:
         free = f"free space in {directory} unknown"
-    if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        return f"the disk is full ({os.strerror(cause.errno)}; {free})"
-    if isinstance(cause, OSError):
+    # The loop above stops only at an OSError with an errno, or at None.
+    if isinstance(cause, OSError) and cause.errno is not None:
+        if cause.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            return f"the disk is full ({os.strerror(cause.errno)}; {free})"
         return f"{os.strerror(cause.errno)} ({free})"
     first_line = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {first_line} ({free})"

@@ -108,7 +108,7 @@ def get_detection_dataset_dicts(
         if isinstance(records, torchdata.Dataset):
             if len(names) > 1:
                 raise ValueError("a dataset registered as a torch Dataset cannot be combined with others")
-            return records  # type: ignore[return-value]
+            return records
         if not records:
             raise ValueError(f"Dataset '{name}' is empty!")
         dataset_dicts.append(records)

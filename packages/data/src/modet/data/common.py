@@ -111,7 +111,7 @@ class ToIterableDataset(data.IterableDataset):
             yield self.dataset[idx]
 
     def __len__(self) -> int:
-        return len(self.sampler)
+        return len(self.sampler)  # type: ignore[arg-type]  # a finite sampler; torch's Sampler type has no __len__
 
 
 class AspectRatioGroupedDataset(data.IterableDataset):

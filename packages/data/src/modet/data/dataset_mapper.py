@@ -149,10 +149,10 @@ def _transform_proposals(
     """Turn precomputed ``proposal_boxes``/``proposal_objectness_logits`` into ``proposals`` Instances."""
     if "proposal_boxes" not in dataset_dict:
         return
-    boxes = transforms.apply_box(
+    box_array = transforms.apply_box(
         BoxMode.convert(dataset_dict.pop("proposal_boxes"), dataset_dict.pop("proposal_bbox_mode"), BoxMode.XYXY_ABS)
     )
-    boxes = Boxes(torch.as_tensor(boxes, dtype=torch.float32))
+    boxes = Boxes(torch.as_tensor(box_array, dtype=torch.float32))
     objectness_logits = torch.as_tensor(dataset_dict.pop("proposal_objectness_logits").astype("float32"))
     boxes.clip(image_shape)
     keep = boxes.nonempty(threshold=0)

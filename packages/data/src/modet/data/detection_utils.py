@@ -185,6 +185,7 @@ def annotations_to_instances(
 
     if annos and "segmentation" in annos[0]:
         segms = [obj["segmentation"] for obj in annos]
+        masks: PolygonMasks | BitMasks
         if mask_format == "polygon":
             try:
                 masks = PolygonMasks(segms)

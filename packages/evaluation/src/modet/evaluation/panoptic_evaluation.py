@@ -213,15 +213,15 @@ class COCOPanopticEvaluator(DatasetEvaluator):
                 }
             )
 
-    def _write_predictions(self, gt_json: dict[str, Any]) -> None:
-        png_dir = os.path.join(self._output_dir, "panoptic_predictions")
+    def _write_predictions(self, gt_json: dict[str, Any], output_dir: str) -> None:
+        png_dir = os.path.join(output_dir, "panoptic_predictions")
         os.makedirs(png_dir, exist_ok=True)
         annotations = []
         for p in self._predictions:
             ids = np.frombuffer(zlib.decompress(p["ids"]), dtype=np.int32).reshape(p["shape"])
             Image.fromarray(id2rgb(ids)).save(os.path.join(png_dir, p["file_name"]))
             annotations.append({k: p[k] for k in ("image_id", "file_name", "segments_info")})
-        with open(os.path.join(self._output_dir, "predictions.json"), "w", encoding="utf-8") as f:
+        with open(os.path.join(output_dir, "predictions.json"), "w", encoding="utf-8") as f:
             json.dump({**gt_json, "annotations": annotations}, f)
 
     def evaluate(self) -> dict[str, Any] | None:
@@ -243,7 +243,7 @@ class COCOPanopticEvaluator(DatasetEvaluator):
             pred_ids = np.frombuffer(zlib.decompress(p["ids"]), dtype=np.int32).reshape(p["shape"])
             images.append((gt_ids, gt["segments_info"], pred_ids, p["segments_info"]))
         if self._output_dir:
-            self._write_predictions(gt_json)
+            self._write_predictions(gt_json, self._output_dir)
         pq = pq_compute(images, gt_json["categories"])
         results: dict[str, float] = {}
         for suffix, name in (("", "All"), ("_th", "Things"), ("_st", "Stuff")):

@@ -90,7 +90,8 @@ class SemSegEvaluator(DatasetEvaluator):
 
     def _ground_truth(self, input: dict[str, Any]) -> np.ndarray:
         if self.input_file_to_gt_file:
-            gt_file = self.input_file_to_gt_file.get(input.get("file_name"))
+            file_name = input.get("file_name")
+            gt_file = None if file_name is None else self.input_file_to_gt_file.get(file_name)
             if gt_file is None:
                 raise KeyError(f"SemSegEvaluator: no ground truth for input file {input.get('file_name')!r}")
             return self.sem_seg_loading_fn(gt_file, dtype=np.int64)

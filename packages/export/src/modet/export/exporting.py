@@ -133,7 +133,9 @@ def export_program(
     target = Path(path)
     write_atomically(target, lambda tmp: torch.export.save(program, tmp))
     write_schema(target, {**schema, "runtime": "torch.export", "min_image_side": min_image_side(model)})
-    program.modet_schema = schema  # lets export_onnx(..., program=program) skip a second capture
+    # Lets export_onnx(..., program=program) skip a second capture; modet's own attribute on
+    # torch's object, which torch's typing cannot know.
+    program.modet_schema = schema  # type: ignore[attr-defined]
     return program
 
 
@@ -153,9 +155,12 @@ def export_onnx(
     NonMaxSuppression, ``roi_align`` RoiAlign. Weights are stored inside the file.
     """
     _require_onnx("export_onnx", ("onnx", "onnxscript"))
-    if program is not None and getattr(program, "modet_schema", None) is None:
-        raise ValueError("export_onnx: `program` must be the ExportedProgram that export_program returned")
-    program, schema = (program, program.modet_schema) if program is not None else _capture(model, sample_inputs)
+    if program is not None:
+        schema = getattr(program, "modet_schema", None)
+        if schema is None:
+            raise ValueError("export_onnx: `program` must be the ExportedProgram that export_program returned")
+    else:
+        program, schema = _capture(model, sample_inputs)
     output_names = [entry["name"] for entry in schema["outputs"]]
     target = Path(path)
 

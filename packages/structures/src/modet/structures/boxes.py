@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from enum import IntEnum, unique
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -32,6 +32,18 @@ class BoxMode(IntEnum):
     XYWHA_ABS = 4
     """(xc, yc, w, h, a): center, size and counter-clockwise angle in degrees."""
 
+    @overload
+    @staticmethod
+    def convert(box: torch.Tensor, from_mode: BoxMode, to_mode: BoxMode) -> torch.Tensor: ...
+    @overload
+    @staticmethod
+    def convert(box: np.ndarray, from_mode: BoxMode, to_mode: BoxMode) -> np.ndarray: ...
+    @overload
+    @staticmethod
+    def convert(box: list[float], from_mode: BoxMode, to_mode: BoxMode) -> list[float]: ...
+    @overload
+    @staticmethod
+    def convert(box: tuple[float, ...], from_mode: BoxMode, to_mode: BoxMode) -> tuple[float, ...]: ...
     @staticmethod
     def convert(box: RawBoxType, from_mode: BoxMode, to_mode: BoxMode) -> RawBoxType:
         """Convert a k-list/k-tuple or an Nxk array/tensor (k = 4 or 5) between modes.

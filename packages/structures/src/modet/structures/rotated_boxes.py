@@ -79,7 +79,7 @@ class RotatedBoxes(Boxes):
     def __repr__(self) -> str:
         return "RotatedBoxes(" + str(self.tensor) + ")"
 
-    def inside_box(self, box_size: tuple[int, int], boundary_threshold: int = 0) -> torch.Tensor:
+    def inside_box(self, box_size: tuple[int, int], boundary_threshold: float = 0) -> torch.Tensor:
         """Bool vector: True where the horizontal bounding rectangle lies inside (height, width) ``box_size``."""
         height, width = box_size
         cnt_x = self.tensor[..., 0]

@@ -251,7 +251,8 @@ def convert_to_coco_dict(dataset_name: str) -> dict[str, Any]:
     reverse_id = {v: k for k, v in id_map.items()} if id_map else {i: i for i in range(len(metadata.thing_classes))}
     categories = [{"id": reverse_id[i], "name": name} for i, name in enumerate(metadata.thing_classes)]
 
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for index, record in enumerate(dataset_dicts):
         image_id = record.get("image_id", index)
         images.append(

@@ -14,6 +14,7 @@ split) and registered through ``register_coco_instances`` like any user dataset.
 from __future__ import annotations
 
 import colorsys
+import functools
 import json
 import logging
 import os
@@ -49,7 +50,10 @@ def _texture(rng: np.random.RandomState, height: int, width: int) -> np.ndarray:
     base = np.array(colorsys.hsv_to_rgb(hue, sat, val)) * 255.0
     grid = rng.uniform(-35, 35, size=(5, 5, 3)).astype(np.float32)
     blotches = np.stack(
-        [np.asarray(Image.fromarray(grid[:, :, c]).resize((width, height), Image.BICUBIC)) for c in range(3)],
+        [
+            np.asarray(Image.fromarray(grid[:, :, c]).resize((width, height), Image.Resampling.BICUBIC.value))
+            for c in range(3)
+        ],
         axis=2,
     )
     yy, xx = np.mgrid[0:height, 0:width]
@@ -183,7 +187,8 @@ def generate_shapes_dataset(
             os.makedirs(split_paths[key], exist_ok=True)
         os.makedirs(os.path.dirname(split_paths["json_file"]), exist_ok=True)
         rng = np.random.RandomState([seed, split_index])
-        images, annotations = [], []
+        images: list[dict[str, Any]] = []
+        annotations: list[dict[str, Any]] = []
         for image_id in range(1, count + 1):
             image, label_map, objects = _make_image(rng)
             file_name = f"{image_id:05d}.png"
@@ -242,7 +247,7 @@ def register_shapes(root: str | os.PathLike[str], prefix: str = "shapes", **gene
             continue
         register_coco_instances(name, shapes_metadata(), split_paths["json_file"], split_paths["image_root"])
         image_root, gt_root = split_paths["image_root"], split_paths["sem_seg_root"]
-        DatasetCatalog.register(sem_name, lambda i=image_root, g=gt_root: load_sem_seg(g, i, "png", "png"))
+        DatasetCatalog.register(sem_name, functools.partial(load_sem_seg, gt_root, image_root, "png", "png"))
         MetadataCatalog.get(sem_name).set(
             image_root=image_root,
             sem_seg_root=gt_root,

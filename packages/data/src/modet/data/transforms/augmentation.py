@@ -48,7 +48,7 @@ class Augmentation:
 
     def __repr__(self) -> str:
         try:
-            params = inspect.signature(self.__init__).parameters
+            params = inspect.signature(type(self).__init__).parameters
             shown = [f"{name}={getattr(self, name)!r}" for name in params if hasattr(self, name)]
             return f"{type(self).__name__}({', '.join(shown)})"
         except (TypeError, ValueError):

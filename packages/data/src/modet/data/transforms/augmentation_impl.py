@@ -67,7 +67,7 @@ class RandomFlip(Augmentation):
 class Resize(Augmentation):
     """Resize to a fixed ``(h, w)``."""
 
-    def __init__(self, shape: int | Sequence[int], interp: int = Image.BILINEAR):
+    def __init__(self, shape: int | Sequence[int], interp: int = Image.Resampling.BILINEAR.value):
         self.shape = (shape, shape) if isinstance(shape, int) else tuple(shape)
         self.interp = interp
 
@@ -83,7 +83,7 @@ class ResizeShortestEdge(Augmentation):
         short_edge_length: int | Sequence[int],
         max_size: int = 2**31 - 1,
         sample_style: str = "range",
-        interp: int = Image.BILINEAR,
+        interp: int = Image.Resampling.BILINEAR.value,
     ):
         if sample_style not in ("range", "choice"):
             raise ValueError(f"ResizeShortestEdge: sample_style must be 'range' or 'choice', got {sample_style!r}")
@@ -198,7 +198,7 @@ class ResizeScale(Augmentation):
         max_scale: float,
         target_height: int,
         target_width: int,
-        interp: int = Image.BILINEAR,
+        interp: int = Image.Resampling.BILINEAR.value,
     ):
         if not 0 < min_scale <= max_scale:
             raise ValueError(f"ResizeScale: need 0 < min_scale <= max_scale, got {min_scale} and {max_scale}")

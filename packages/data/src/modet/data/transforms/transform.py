@@ -4,7 +4,7 @@ segmentation map the same way, so annotations stay aligned with the pixels."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -44,7 +44,7 @@ class Transform:
     def apply_box(self, box: np.ndarray) -> np.ndarray:
         """Map ``(N, 4)`` XYXY boxes: transform the four corners, take their enclosing box."""
         box = np.asarray(box, dtype=np.float64).reshape(-1, 4)
-        corners = box[:, [0, 1, 2, 1, 0, 3, 2, 3]].reshape(-1, 2)
+        corners: np.ndarray = box[:, [0, 1, 2, 1, 0, 3, 2, 3]].reshape(-1, 2)
         corners = self.apply_coords(corners).reshape(-1, 4, 2)
         return np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)
 
@@ -72,6 +72,8 @@ class Transform:
 
 class TransformList(Transform):
     """A sequence of transforms applied in order; itself a Transform."""
+
+    transforms: list[Transform]
 
     def __init__(self, transforms: Iterable[Transform]):
         flat: list[Transform] = []
@@ -148,6 +150,10 @@ class HFlipTransform(Transform):
     def __init__(self, width: int):
         self.width = width
 
+    @overload
+    def apply_image(self, img: np.ndarray) -> np.ndarray: ...
+    @overload
+    def apply_image(self, img: torch.Tensor) -> torch.Tensor: ...
     def apply_image(self, img: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         if isinstance(img, torch.Tensor):  # (..., H, W)
             return img.flip(-1)
@@ -168,6 +174,10 @@ class VFlipTransform(Transform):
     def __init__(self, height: int):
         self.height = height
 
+    @overload
+    def apply_image(self, img: np.ndarray) -> np.ndarray: ...
+    @overload
+    def apply_image(self, img: torch.Tensor) -> torch.Tensor: ...
     def apply_image(self, img: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         if isinstance(img, torch.Tensor):
             return img.flip(-2)
@@ -182,7 +192,11 @@ class VFlipTransform(Transform):
         return self
 
 
-_TORCH_INTERP = {Image.NEAREST: "nearest", Image.BILINEAR: "bilinear", Image.BICUBIC: "bicubic"}
+_TORCH_INTERP = {
+    Image.Resampling.NEAREST.value: "nearest",
+    Image.Resampling.BILINEAR.value: "bilinear",
+    Image.Resampling.BICUBIC.value: "bicubic",
+}
 
 
 class ResizeTransform(Transform):
@@ -190,7 +204,7 @@ class ResizeTransform(Transform):
 
     def __init__(self, h: int, w: int, new_h: int, new_w: int, interp: int | None = None):
         self.h, self.w, self.new_h, self.new_w = int(h), int(w), int(new_h), int(new_w)
-        self.interp = Image.BILINEAR if interp is None else interp
+        self.interp = Image.Resampling.BILINEAR.value if interp is None else interp
 
     def apply_image(self, img: np.ndarray, interp: int | None = None) -> np.ndarray:
         if img.shape[:2] != (self.h, self.w):
@@ -211,8 +225,8 @@ class ResizeTransform(Transform):
         mode = _TORCH_INTERP[interp]
         align = False if mode in ("bilinear", "bicubic") else None
         tensor = F.interpolate(tensor, (self.new_h, self.new_w), mode=mode, align_corners=align)
-        out = tensor[0].permute(1, 2, 0).reshape((self.new_h, self.new_w, *shape[2:]))
-        return out.numpy().astype(img.dtype, copy=False)
+        resized = tensor[0].permute(1, 2, 0).reshape((self.new_h, self.new_w, *shape[2:]))
+        return resized.numpy().astype(img.dtype, copy=False)
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
         coords = np.array(coords, dtype=np.float64)
@@ -221,7 +235,7 @@ class ResizeTransform(Transform):
         return coords
 
     def apply_segmentation(self, segmentation: np.ndarray) -> np.ndarray:
-        return self.apply_image(segmentation, interp=Image.NEAREST)
+        return self.apply_image(segmentation, interp=Image.Resampling.NEAREST.value)
 
     def inverse(self) -> Transform:
         return ResizeTransform(self.new_h, self.new_w, self.h, self.w, self.interp)
