@@ -1,35 +1,6 @@
 """``detectron2.utils.comm`` at the path detectron2 users look for: the helpers of ``modet.core.comm``."""
 
-from modet.core.comm import (
-    all_gather,
-    create_local_process_group,
-    gather,
-    get_local_process_group,
-    get_local_rank,
-    get_local_size,
-    get_rank,
-    get_world_size,
-    is_main_process,
-    reduce_dict,
-    reset_process_groups,
-    shared_random_seed,
-    synchronize,
-    unwrap_model,
-)
+import modet.core.comm
+from modet.core.comm import *  # noqa: F403  (the same objects, one list of names)
 
-__all__ = [
-    "all_gather",
-    "create_local_process_group",
-    "gather",
-    "get_local_process_group",
-    "get_local_rank",
-    "get_local_size",
-    "get_rank",
-    "get_world_size",
-    "is_main_process",
-    "reduce_dict",
-    "reset_process_groups",
-    "shared_random_seed",
-    "synchronize",
-    "unwrap_model",
-]
+__all__ = list(modet.core.comm.__all__)
