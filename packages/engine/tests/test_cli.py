@@ -202,3 +202,12 @@ def test_training_without_evaluation_says_what_to_install(monkeypatch, capsys, c
     assert err == [
         "modet train: error: modet train (training) needs modet-evaluation: pip install 'modet-engine[train]'"
     ]
+
+
+def test_python_dash_m_runs_the_plugins_subcommands():
+    """``python -m modet.engine.cli`` (no console script) knows the engine's own subcommands."""
+    result = subprocess.run(
+        [sys.executable, "-m", "modet.engine.cli", "info"], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert "modet-engine" in result.stdout

@@ -1,12 +1,14 @@
-"""Time Mask R-CNN R50-FPN (full widths, random weights) on CPU: inference at 800x1067, training at 2x512x512.
+"""Time Mask R-CNN R50-FPN (full widths, random weights): inference at 800x1067, training at 2x512x512.
 
-Usage: python packages/modeling/benchmarks/bench_rcnn.py [--iters N] [--threads T]
-Prints the median time per iteration of each.
+Usage: python packages/modeling/benchmarks/bench_rcnn.py [--iters N] [--threads T] [--device cuda]
+Prints the median time per iteration of each; on CUDA also under autocast (bfloat16 inference,
+float16 training with a loss scaler, as AMPTrainer) and TF32 off, so fp32 means fp32.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
 
@@ -18,9 +20,9 @@ from modet.modeling import build_model
 from modet.structures import Boxes, Instances, PolygonMasks
 
 
-def _model(train: bool) -> torch.nn.Module:
+def _model(train: bool, device: str) -> torch.nn.Module:
     cfg = model_zoo.get_config("COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml")
-    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.DEVICE = device
     # Random weights stay finite through 50 layers only on normalised pixels (the cost is the same).
     cfg.MODEL.PIXEL_STD = [57.375, 57.12, 58.395]
     torch.manual_seed(0)
@@ -28,12 +30,15 @@ def _model(train: bool) -> torch.nn.Module:
 
 
 def _median_seconds(step, iters: int, warmup: int = 1) -> float:
+    synchronize = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     for _ in range(warmup):
         step()
     times = []
     for _ in range(iters):
+        synchronize()
         start = time.perf_counter()
         step()
+        synchronize()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -49,36 +54,62 @@ def _training_input(size: int, seed: int) -> dict:
     return {"image": image, "instances": instances}
 
 
+def _autocast(device: str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    on_cuda = args.device.startswith("cuda")
+    if on_cuda:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        print(f"device {torch.cuda.get_device_name()}", end=", ")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.iters} timed iterations")
 
-    model = _model(train=False)
+    model = _model(train=False, device=args.device)
     image = torch.randint(0, 256, (3, 800, 1067), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    for label, dtype in [("fp32", None)] + ([("bf16 autocast", torch.bfloat16)] if on_cuda else []):
 
-    def infer() -> None:
-        with torch.no_grad():
-            model([{"image": image}])
+        def infer(batch_size: int = 1, dtype: torch.dtype | None = dtype) -> None:
+            with torch.no_grad(), _autocast(args.device, dtype):
+                model([{"image": image}] * batch_size)
 
-    print(f"inference 1x3x800x1067: median {_median_seconds(infer, args.iters):.3f} s/image")
+        print(f"inference 1x3x800x1067 {label}: median {_median_seconds(infer, args.iters):.3f} s/image")
+        if on_cuda:
+            seconds = _median_seconds(lambda: infer(8), args.iters)
+            print(f"inference 8x3x800x1067 {label}: {8 / seconds:.1f} images/s")
 
-    model = _model(train=True)
+    model = _model(train=True, device=args.device)
     batch = [_training_input(512, 1), _training_input(512, 2)]
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
+    for label, dtype in [("fp32", None)] + ([("fp16 AMP", torch.float16)] if on_cuda else []):
+        optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
+        scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
 
-    def train_step() -> None:
-        losses = model(batch)
-        optimizer.zero_grad()
-        sum(losses.values()).backward()
-        optimizer.step()
+        def train_step(
+            dtype: torch.dtype | None = dtype,
+            optimizer: torch.optim.Optimizer = optimizer,
+            scaler: torch.amp.GradScaler = scaler,
+        ) -> None:
+            with _autocast(args.device, dtype):
+                losses = model(batch)
+            optimizer.zero_grad()
+            scaler.scale(sum(losses.values())).backward()
+            scaler.step(optimizer)
+            scaler.update()
 
-    with EventStorage():
-        print(f"training 2x3x512x512: median {_median_seconds(train_step, args.iters):.3f} s/iteration")
+        with EventStorage():
+            seconds = _median_seconds(train_step, args.iters)
+        print(f"training 2x3x512x512 {label}: median {seconds:.3f} s/iteration")
+    if on_cuda:
+        print(f"peak CUDA memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,8 +113,23 @@ def fill_weights(model: torch.nn.Module, norm_stats: dict[str, torch.Tensor] | N
     model.load_state_dict(filled, strict=True)
 
 
+def parity_device() -> str:
+    """The device parity models run on: ``MODET_TEST_DEVICE`` (default ``cpu``; ``cuda`` on a GPU machine).
+
+    On CUDA, TF32 is turned off for the process: detectron2's fixtures are fp32 and the tolerances
+    of the comparison rule are fp32's.
+    """
+    device = os.environ.get("MODET_TEST_DEVICE", "cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"MODET_TEST_DEVICE={device!r} but torch.cuda.is_available() is False")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    return device
+
+
 def build_parity_model(case: ParityCase | str) -> torch.nn.Module:
-    """The model of a case: get_cfg() + config.yaml, filled weights, eval mode, on CPU."""
+    """The model of a case: get_cfg() + config.yaml, filled weights, eval mode, on :func:`parity_device`."""
     from modet.core.config import get_cfg
     from modet.modeling import build_model
 
@@ -121,7 +137,7 @@ def build_parity_model(case: ParityCase | str) -> torch.nn.Module:
         case = load_case(case)
     cfg = get_cfg()
     cfg.merge_from_file(str(case.config_file))
-    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.DEVICE = parity_device()
     model = build_model(cfg)
     fill_weights(model, case.norm_stats)
     return model.eval()

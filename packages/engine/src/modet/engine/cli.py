@@ -202,4 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as ``python -m modet.engine.cli``: this file is then ``__main__``, a second copy of the
+    # module whose Subcommand class is not the one plugins return; use the imported module's main.
+    from modet.engine.cli import main as imported_main
+
+    sys.exit(imported_main())
