@@ -66,7 +66,7 @@ def test_roi_align_rotated_cuda_matches_cpu_forward_and_backward():
     op = ROIAlignRotated((5, 5), spatial_scale=1.0, sampling_ratio=2)
     results = []
     for device in ("cpu", CUDA):
-        x = features.to(device).requires_grad_(True)
+        x = features.detach().to(device).requires_grad_(True)
         out = op(x, rois.to(device))
         out.square().sum().backward()
         results.append((out.detach().cpu(), x.grad.cpu()))
