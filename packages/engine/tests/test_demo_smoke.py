@@ -21,12 +21,15 @@ def test_demo_writes_metrics_checkpoint_table_and_pngs(tmp_path):
     )
     try:
         assert status == 0
-        metrics = json.loads((out / "metrics.json").read_text())
+        metrics = json.loads((out / "results.json").read_text())
         assert set(metrics) >= {"bbox", "segm", "iterations", "train_seconds", "checkpoint"}
         assert metrics["iterations"] == 2
         for task in ("bbox", "segm"):
             ap = metrics[task]["AP"]
             assert ap is None or 0 <= ap <= 100
+        log = [json.loads(line) for line in (out / "metrics.json").read_text().splitlines()]
+        assert [line["iteration"] for line in log if "total_loss" in line] == [1]  # the trainer's log, kept
+        assert log[-1]["bbox/AP"] == metrics["bbox"]["AP"] or metrics["bbox"]["AP"] is None
         assert (out / "model_final.pth").is_file()
         assert "## bbox" in (out / "ap_table.md").read_text()
         assert [p.name for p in (out / "predictions").iterdir()] == ["00001.png"]

@@ -1,6 +1,7 @@
 """``modet demo``: the main job. Generate the shapes dataset, train a small Mask R-CNN on it on the
 CPU with the engine's ``DefaultTrainer`` and hooks, evaluate COCO box and mask AP on the held-out
-split, and write metrics, the checkpoint, the AP table and prediction images to an output folder.
+split, and write the results, the checkpoint, the AP table and prediction images to an output folder
+(``results.json``; ``metrics.json`` stays the trainer's JSON-lines log, as in detectron2).
 
 Needs modet-engine, modet-modeling, modet-checkpoint and modet-evaluation (``modet-engine[train]``).
 """
@@ -192,7 +193,7 @@ def _nan_to_none(value: Any) -> Any:
 
 
 def demo_main(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the main job; returns the metrics written to ``metrics.json``."""
+    """Run the main job; returns the results written to ``results.json``."""
     from .defaults import _import_evaluation, default_setup
 
     _import_evaluation()  # fail before generating data and training, not after
@@ -247,7 +248,8 @@ def demo_main(args: argparse.Namespace) -> dict[str, Any]:
         "checkpoint": checkpoint,
         "prediction_images": drawings,
     }
-    with open(os.path.join(output_dir, "metrics.json"), "w", encoding="utf-8") as f:
+    # Not metrics.json: that is the trainer's log of every iteration (JSONWriter), kept as detectron2 keeps it.
+    with open(os.path.join(output_dir, "results.json"), "w", encoding="utf-8") as f:
         json.dump(_nan_to_none(metrics), f, indent=2, allow_nan=False)
     print(table, file=sys.stdout)
     print(
