@@ -10,7 +10,7 @@ import random
 import sys
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -241,7 +241,7 @@ class DefaultPredictor:
         return {"image": tensor.to(self.device), "height": height, "width": width}
 
     @torch.no_grad()
-    def __call__(self, original_image: np.ndarray | Sequence[np.ndarray]) -> Any:
+    def __call__(self, original_image: np.ndarray | list[np.ndarray] | tuple[np.ndarray, ...]) -> Any:
         """Outputs for one image (a dict), or for a list of images (a list of dicts)."""
         if isinstance(original_image, (list, tuple)):
             return self.predict_batch(original_image)
@@ -411,7 +411,7 @@ class DefaultTrainer(TrainerBase):
     def build_writers(self) -> list[EventWriter]:
         return default_writers(self.cfg.OUTPUT_DIR, self.max_iter)
 
-    def train(self) -> Any:
+    def train(self) -> Any:  # type: ignore[override]  # detectron2's API: the config gives the iterations
         """Run training from ``start_iter`` to ``cfg.SOLVER.MAX_ITER``; return the last evaluation results."""
         super().train(self.start_iter, self.max_iter)
         if len(self.cfg.TEST.EXPECTED_RESULTS) and comm.is_main_process():
@@ -432,7 +432,7 @@ class DefaultTrainer(TrainerBase):
         state["_trainer"] = self._trainer.state_dict()
         return state
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         super().load_state_dict(state_dict)
         self._trainer.load_state_dict(state_dict["_trainer"])
 

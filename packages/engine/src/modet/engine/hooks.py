@@ -281,7 +281,8 @@ class LRScheduler(HookBase):
         self._best_param_group_id = 0
 
     def before_train(self) -> None:
-        self._optimizer = self._optimizer or self.trainer.optimizer
+        trainer: Any = self.trainer  # any trainer with an optimizer (SimpleTrainer, DefaultTrainer...)
+        self._optimizer = self._optimizer or trainer.optimizer
         if self._scheduler is not None and not isinstance(self._scheduler, _TorchLRScheduler):
             self._scheduler = LRMultiplier(
                 self._optimizer, self._scheduler, self.trainer.max_iter, last_iter=self.trainer.iter - 1
@@ -299,9 +300,11 @@ class LRScheduler(HookBase):
 
     @property
     def scheduler(self) -> Any:
-        return self._scheduler or self.trainer.scheduler
+        trainer: Any = self.trainer  # any trainer with a scheduler (DefaultTrainer...)
+        return self._scheduler or trainer.scheduler
 
     def after_step(self) -> None:
+        assert self._optimizer is not None  # set in before_train
         lr = self._optimizer.param_groups[self._best_param_group_id]["lr"]
         self.trainer.storage.put_scalar("lr", lr, smoothing_hint=False)
         self.scheduler.step()
@@ -344,7 +347,7 @@ class EvalHook(HookBase):
                     raise ValueError(
                         f"[EvalHook] eval_function should return a nested dict of floats; got {key}: {value!r}"
                     ) from exc
-            self.trainer.storage.put_scalars(**{k: float(v) for k, v in flat.items()}, smoothing_hint=False)
+            self.trainer.storage.put_scalars(**{k: float(v) for k, v in flat.items()}, smoothing_hint=False)  # type: ignore[arg-type]  # metric names, not put_scalars' options
         # Evaluation may take different time on different processes: wait for all.
         comm.synchronize()
 
@@ -369,6 +372,12 @@ def get_bn_modules(model: torch.nn.Module) -> list[torch.nn.modules.batchnorm._B
     ]
 
 
+def _running_stats(bn: torch.nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
+    # get_bn_modules keeps layers with track_running_stats=True, which hold both buffers.
+    assert bn.running_mean is not None and bn.running_var is not None
+    return bn.running_mean, bn.running_var
+
+
 @torch.no_grad()
 def update_bn_stats(model: torch.nn.Module, data_loader: Iterable[Any], num_iters: int = 200) -> None:
     """Recompute BatchNorm running mean/var as the average over ``num_iters`` batches.
@@ -382,19 +391,21 @@ def update_bn_stats(model: torch.nn.Module, data_loader: Iterable[Any], num_iter
     momenta = {bn: bn.momentum for bn in bn_layers}
     for bn in bn_layers:
         bn.momentum = 1.0  # running stats = this batch's stats
-    running_means = [torch.zeros_like(bn.running_mean) for bn in bn_layers]
-    running_vars = [torch.zeros_like(bn.running_var) for bn in bn_layers]
+    running_means = [torch.zeros_like(_running_stats(bn)[0]) for bn in bn_layers]
+    running_vars = [torch.zeros_like(_running_stats(bn)[1]) for bn in bn_layers]
     count = 0
     for count, inputs in enumerate(itertools.islice(data_loader, num_iters), start=1):
         model(inputs)
         for i, bn in enumerate(bn_layers):
-            running_means[i] += (bn.running_mean - running_means[i]) / count
-            running_vars[i] += (bn.running_var - running_vars[i]) / count
+            mean, var = _running_stats(bn)
+            running_means[i] += (mean - running_means[i]) / count
+            running_vars[i] += (var - running_vars[i]) / count
     if count != num_iters:
         raise ValueError(f"PreciseBN: the data loader gave {count} batches, {num_iters} were asked for")
     for i, bn in enumerate(bn_layers):
-        bn.running_mean.copy_(running_means[i])
-        bn.running_var.copy_(running_vars[i])
+        mean, var = _running_stats(bn)
+        mean.copy_(running_means[i])
+        var.copy_(running_vars[i])
         bn.momentum = momenta[bn]
 
 
@@ -529,6 +540,7 @@ class TrainingProgressBar(HookBase):
         )
 
     def after_step(self) -> None:
+        assert self._bar is not None  # created in before_train
         self._bar.update(1)
         if self.trainer.iter % self._loss_period == 0:
             latest = self.trainer.storage.latest()
@@ -536,4 +548,5 @@ class TrainingProgressBar(HookBase):
                 self._bar.set_postfix(loss=f"{latest['total_loss'][0]:.3f}")
 
     def after_train(self) -> None:
+        assert self._bar is not None  # created in before_train
         self._bar.close()

@@ -9,7 +9,7 @@ import random
 import time
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -77,13 +77,13 @@ class TrainerBase:
 
     def register_hooks(self, hooks: Iterable[HookBase | None]) -> None:
         """Add hooks, run in the order given (``None`` entries are skipped)."""
-        hooks = [h for h in hooks if h is not None]
-        for h in hooks:
+        kept = [h for h in hooks if h is not None]
+        for h in kept:
             if not isinstance(h, HookBase):
                 raise TypeError(f"hooks must be HookBase instances, got {type(h).__name__}")
             # A proxy avoids a reference cycle trainer -> hook -> trainer.
             h.trainer = weakref.proxy(self)
-        self._hooks.extend(hooks)
+        self._hooks.extend(kept)
 
     def train(self, start_iter: int, max_iter: int) -> None:
         logger.info("Starting training from iteration %d", start_iter)
@@ -170,7 +170,7 @@ class TrainerBase:
 
 def _rng_state() -> dict[str, Any]:
     # Plain tensors and tuples only, so a checkpoint loads with torch.load(weights_only=True).
-    np_state = np.random.get_state()
+    np_state = cast(tuple[Any, ...], np.random.get_state())  # the legacy tuple (numpy's default)
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "python": random.getstate(),
@@ -286,7 +286,7 @@ class SimpleTrainer(TrainerBase):
                 "in training mode the model must return a non-empty dict of scalar losses (or one loss tensor), "
                 f"got {type(loss_dict).__name__}"
             )
-        return sum(loss_dict.values()), dict(loss_dict)
+        return cast(torch.Tensor, sum(loss_dict.values())), dict(loss_dict)  # a sum of loss tensors
 
     def run_step(self) -> None:
         """One iteration: next batch, forward, backward, ``after_backward`` hooks, metrics, optimizer step."""
@@ -346,7 +346,8 @@ class SimpleTrainer(TrainerBase):
             raise FloatingPointError(f"Loss became infinite or NaN at iteration={cur_iter}!\nloss_dict = {metrics}")
         storage.put_scalar(f"{prefix}total_loss", total, cur_iter=cur_iter)
         if len(metrics) > 1:
-            storage.put_scalars(cur_iter=cur_iter, **metrics)
+            for name, value in metrics.items():  # put_scalars' keywords would clash with a loss named cur_iter
+                storage.put_scalar(name, value, cur_iter=cur_iter)
 
     def process_state_dict(self) -> dict[str, Any]:
         """This process's own state: its RNGs and, when the loader has one, the loader's ``state_dict()``."""

@@ -16,7 +16,7 @@ from .lr_scheduler import LRMultiplier, WarmupCosineLR, WarmupMultiStepLR, Warmu
 
 logger = logging.getLogger(__name__)
 
-_GradientClipper = Callable[[torch.Tensor | Iterable[torch.Tensor]], None]
+_GradientClipper = Callable[[torch.Tensor | Iterable[torch.Tensor]], object]  # the result is not used
 
 NORM_MODULE_TYPES: tuple[type[torch.nn.Module], ...] = (
     torch.nn.modules.batchnorm._NormBase,  # BatchNorm*d, SyncBatchNorm, InstanceNorm*d and subclasses
@@ -62,7 +62,7 @@ def _with_gradient_clipping(
             for group in self.param_groups:
                 for param in group["params"]:
                     per_param_clipper(param)
-        else:
+        elif global_clipper is not None:  # always, when per_param_clipper is None (checked above)
             global_clipper(list(itertools.chain(*[g["params"] for g in self.param_groups])))
         return optimizer_type.step(self, closure)
 

@@ -115,7 +115,7 @@ class LRMultiplier(LRScheduler):
         for group, lr in zip(self.optimizer.param_groups, self._last_lr):
             group["lr"] = lr
 
-    def get_lr(self) -> list[float]:
+    def get_lr(self) -> list[float | torch.Tensor]:
         multiplier = self._multiplier(min(self.last_epoch / self._max_iter, 1.0))
         return [base_lr * multiplier for base_lr in self.base_lrs]
 
