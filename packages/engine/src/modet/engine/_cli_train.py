@@ -13,10 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._cli_commands import add_config_arguments, check_output_folder, load_config, resolve_config_file, set_examples
 from .cli import CLIError
+
+if TYPE_CHECKING:
+    from .defaults import DefaultTrainer
 
 TRAIN_DATASET = "modet_train_coco"
 TEST_DATASET = "modet_test_coco"
@@ -175,7 +178,7 @@ def _check_datasets(cfg: Any, eval_only: bool) -> None:
             )
 
 
-def _trainer_class() -> type:
+def _trainer_class() -> type[DefaultTrainer]:
     """DefaultTrainer with the evaluator each dataset's metadata asks for (COCO or semantic segmentation)."""
     from .defaults import DefaultTrainer, _import_evaluation
 
