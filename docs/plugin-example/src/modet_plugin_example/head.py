@@ -21,6 +21,8 @@ class ExampleMLPHead(nn.Module):
     @configurable
     def __init__(self, input_shape: ShapeSpec, *, width: int, num_fc: int) -> None:
         super().__init__()
+        if input_shape.channels is None:
+            raise ValueError("ExampleMLPHead needs input_shape.channels, the pooled features' channels")
         size = input_shape.channels * (input_shape.height or 1) * (input_shape.width or 1)
         layers: list[nn.Module] = [nn.Flatten()]
         for _ in range(num_fc):

@@ -17,4 +17,4 @@ def load_npz(path: str) -> dict[str, Any]:
 def save_npz(checkpoint: dict[str, Any], path: str) -> None:
     arrays = {name: torch.as_tensor(value).detach().cpu().numpy() for name, value in checkpoint["model"].items()}
     with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to a name
-        np.savez(f, **arrays)
+        np.savez(f, allow_pickle=False, **arrays)

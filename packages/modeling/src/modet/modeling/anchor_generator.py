@@ -200,7 +200,7 @@ class RotatedAnchorGenerator(nn.Module):
         """Anchors per spatial position (sizes x aspect ratios x angles), for each feature map."""
         return [len(cell_anchors) for cell_anchors in self.cell_anchors]
 
-    def _grid_anchors(self, grid_sizes: list[Sequence[int]]) -> list[torch.Tensor]:
+    def _grid_anchors(self, grid_sizes: Sequence[Sequence[int]]) -> list[torch.Tensor]:
         anchors = []
         for size, stride, base_anchors in zip(grid_sizes, self.strides, self.cell_anchors):
             shift_x, shift_y = _create_grid_offsets(size, stride, self.offset, base_anchors)
@@ -217,7 +217,7 @@ class RotatedAnchorGenerator(nn.Module):
     ) -> torch.Tensor:
         """(len(sizes) * len(aspect_ratios) * len(angles), 5) anchors (0, 0, w, h, angle): sizes outer,
         aspect ratios (H/W) in the middle, angles inner."""
-        rows = []
+        rows: list[list[float]] = []
         for size in sizes:
             area = size**2.0
             for aspect_ratio in aspect_ratios:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from enum import IntEnum, unique
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import numpy as np
 import torch
@@ -15,6 +15,8 @@ from .tracing import is_exporting
 RawBoxType = list[float] | tuple[float, ...] | torch.Tensor | np.ndarray
 
 _RELATIVE_MODES = (2, 3)
+
+_BoxesT = TypeVar("_BoxesT", bound="Boxes")
 
 
 @unique
@@ -202,8 +204,10 @@ class Boxes:
         self.tensor[:, 1::2] *= scale_y
 
     @classmethod
-    def cat(cls, boxes_list: list[Boxes]) -> Boxes:
-        """Concatenate Boxes into new storage; an empty list gives 0 boxes."""
+    def cat(cls: type[_BoxesT], boxes_list: Sequence[Boxes]) -> _BoxesT:
+        """Concatenate Boxes into new storage; an empty list gives 0 boxes.
+
+        ``boxes_list`` is a list or tuple whose elements are all of this class (else TypeError)."""
         if not isinstance(boxes_list, (list, tuple)):
             raise TypeError(f"{cls.__name__}.cat expects a list or tuple, got {type(boxes_list)}")
         if len(boxes_list) == 0:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -135,7 +135,10 @@ class BasicTransform(nn.Module):
         self.a_af = activation_class()
         self.b = conv2d(w_out, w_out, 3)
         self.b_bn = get_norm(norm, w_out)
-        self.b_bn.final_bn = True  # pycls's marker of a residual branch's last norm
+        if self.b_bn is not None:  # no norm layer when norm is ""
+            # pycls's marker of a residual branch's last norm; torch types Module.__setattr__'s value
+            # as Tensor | Module, but any value is stored as a plain attribute
+            self.b_bn.final_bn = True  # type: ignore[assignment]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.children():
@@ -146,6 +149,9 @@ class BasicTransform(nn.Module):
 class _Residual(CNNBlockBase):
     """x + f(x) with a 1x1 projection shortcut (``proj``, ``bn``) when the shape changes."""
 
+    f: nn.Module  # the residual branch, set by the subclass
+    af: nn.Module  # the activation after the sum, set by the subclass
+
     def __init__(self, w_in: int, w_out: int, stride: int, norm: Norm, activation_class: Activation) -> None:
         super().__init__(w_in, w_out, stride)
         self.proj: nn.Module | None = None
@@ -155,7 +161,11 @@ class _Residual(CNNBlockBase):
             self.bn = get_norm(norm, w_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = self.bn(self.proj(x)) if self.proj is not None else x
+        shortcut = x
+        if self.proj is not None:
+            shortcut = self.proj(x)
+            if self.bn is not None:
+                shortcut = self.bn(shortcut)
         return self.af(shortcut + self.f(x))
 
 
@@ -190,7 +200,8 @@ class BottleneckTransform(nn.Module):
         self.se = SE(w_b, w_se, activation_class) if w_se else None
         self.c = conv2d(w_b, w_out, 1)
         self.c_bn = get_norm(norm, w_out)
-        self.c_bn.final_bn = True
+        if self.c_bn is not None:
+            self.c_bn.final_bn = True  # type: ignore[assignment]  # as b_bn's in BasicTransform
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.children():
@@ -227,6 +238,10 @@ class AnyStage(nn.Module):
         for i in range(d):
             self.add_module(f"b{i + 1}", block_class(w_in, w_out, stride, norm, activation_class, params))
             stride, w_in = 1, w_out
+
+    def blocks(self) -> list[CNNBlockBase]:
+        """The blocks b1…, in order."""
+        return [cast(CNNBlockBase, block) for block in self.children()]  # only block_class's are added
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.children():
@@ -268,7 +283,7 @@ class AnyNet(Backbone):
             out_features: outputs among ``"stem"``, ``"s1"``…; default the last stage.
         """
         super().__init__()
-        per_stage = [depths, widths, strides, bottleneck_ratios, group_widths]
+        per_stage: list[list[int] | list[float]] = [depths, widths, strides, bottleneck_ratios, group_widths]
         if len({len(x) for x in per_stage}) != 1:
             raise ValueError(
                 "AnyNet needs one value per stage in depths, widths, strides, bottleneck_ratios and group_widths, "
@@ -279,18 +294,18 @@ class AnyNet(Backbone):
         current_stride = self.stem.stride
         self._out_feature_strides = {"stem": current_stride}
         self._out_feature_channels = {"stem": self.stem.out_channels}
-        self.stages_and_names: list[tuple[nn.Module, str]] = []
+        self.stages_and_names: list[tuple[AnyStage, str]] = []
         prev_w = stem_width
         name = "stem"
-        for i, (d, w, s, b, g) in enumerate(zip(*per_stage)):
+        for i, (d, w, s, b, g) in enumerate(zip(depths, widths, strides, bottleneck_ratios, group_widths)):
             params = {"bot_mul": b, "group_w": g, "se_r": se_ratio}
             stage = AnyStage(prev_w, w, s, d, block_class, norm, activation_class, params)
             name = f"s{i + 1}"
             self.add_module(name, stage)
             self.stages_and_names.append((stage, name))
-            current_stride = int(current_stride * math.prod(block.stride for block in stage.children()))
+            current_stride = int(current_stride * math.prod(block.stride for block in stage.blocks()))
             self._out_feature_strides[name] = current_stride
-            self._out_feature_channels[name] = list(stage.children())[-1].out_channels
+            self._out_feature_channels[name] = stage.blocks()[-1].out_channels
             prev_w = w
 
         self.apply(init_weights)
@@ -331,7 +346,7 @@ class AnyNet(Backbone):
             self.stem.freeze()
         for idx, (stage, _) in enumerate(self.stages_and_names, start=2):
             if freeze_at >= idx:
-                for block in stage.children():
+                for block in stage.blocks():
                     block.freeze()
         return self
 

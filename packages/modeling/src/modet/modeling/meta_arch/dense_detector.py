@@ -12,7 +12,7 @@ from modet.structures import Boxes, ImageList, Instances
 
 from ..backbone import Backbone
 from ..backbone.backbone import required_size
-from ..box_regression import Box2BoxTransform
+from ..box_regression import Box2BoxTransform, Box2BoxTransformLinear
 from .base import ImageModel
 
 __all__ = ["DenseDetector", "permute_to_N_HWA_K"]
@@ -35,7 +35,7 @@ class DenseDetector(ImageModel):
     normalisation, batching and rescaling outputs to the requested ``height``/``width``.
     """
 
-    box2box_transform: Box2BoxTransform  # set by the subclass
+    box2box_transform: Box2BoxTransform | Box2BoxTransformLinear  # set by the subclass
 
     def __init__(
         self,

@@ -18,6 +18,7 @@ from modet.ops import ShapeSpec, batched_nms, sigmoid_focal_loss_jit
 from modet.structures import Boxes, ImageList, Instances, pairwise_point_box_distance
 
 from ..anchor_generator import DefaultAnchorGenerator
+from ..backbone import Backbone
 from ..box_regression import Box2BoxTransformLinear, _dense_box_regression_loss
 from .dense_detector import DenseDetector
 from .retinanet import RetinaNetHead
@@ -34,7 +35,7 @@ class FCOS(DenseDetector):
     def __init__(
         self,
         *,
-        backbone: nn.Module,
+        backbone: Backbone,
         head: nn.Module,
         head_in_features: list[str] | None = None,
         box2box_transform: Box2BoxTransformLinear | None = None,
@@ -93,9 +94,9 @@ class FCOS(DenseDetector):
         """(M, R) match quality of M ground-truth boxes and the R anchor points of all levels;
         0 where a point may not take the box, larger for smaller boxes elsewhere."""
         num_anchors_per_level = [len(x) for x in anchors]
-        anchors = Boxes.cat(anchors)
-        anchor_centers = anchors.get_centers()  # (R, 2)
-        anchor_sizes = anchors.tensor[:, 2] - anchors.tensor[:, 0]  # (R,): the strides
+        all_anchors = Boxes.cat(anchors)
+        anchor_centers = all_anchors.get_centers()  # (R, 2)
+        anchor_sizes = all_anchors.tensor[:, 2] - all_anchors.tensor[:, 0]  # (R,): the strides
 
         # Level i takes boxes whose largest centre-to-side distance lies in (4 s_i, 8 s_i); the
         # first level has no lower bound and the last no upper one.
@@ -151,14 +152,14 @@ class FCOS(DenseDetector):
         """``loss_fcos_cls`` (sigmoid focal), ``loss_fcos_loc`` (GIoU) and ``loss_fcos_ctr`` (BCE of
         centerness on positives), each over the EMA of the number of positive points."""
         num_images = len(gt_labels)
-        gt_labels = torch.stack(gt_labels)  # (N, R)
-        pos_mask = (gt_labels >= 0) & (gt_labels != self.num_classes)
+        gt_labels_all = torch.stack(gt_labels)  # (N, R)
+        pos_mask = (gt_labels_all >= 0) & (gt_labels_all != self.num_classes)
         num_pos_anchors = pos_mask.sum().item()
         get_event_storage().put_scalar("num_pos_anchors", num_pos_anchors / num_images)
         normalizer = self._ema_update("loss_normalizer", max(num_pos_anchors, 1), 300)
 
         # The background column of the one-hot target is dropped: it gets no classification loss.
-        gt_labels_target = F.one_hot(gt_labels, num_classes=self.num_classes + 1)[:, :, :-1]
+        gt_labels_target = F.one_hot(gt_labels_all, num_classes=self.num_classes + 1)[:, :, :-1]
         loss_cls = sigmoid_focal_loss_jit(
             torch.cat(pred_logits, dim=1),
             gt_labels_target.to(pred_logits[0].dtype),
@@ -170,9 +171,9 @@ class FCOS(DenseDetector):
             anchors, self.box2box_transform, pred_anchor_deltas, gt_boxes, pos_mask, box_reg_loss_type="giou"
         )
         ctrness_targets = self.compute_ctrness_targets(anchors, gt_boxes)  # (N, R)
-        pred_centerness = torch.cat(pred_centerness, dim=1).squeeze(dim=2)  # (N, R)
+        centerness_logits = torch.cat(pred_centerness, dim=1).squeeze(dim=2)  # (N, R)
         ctrness_loss = F.binary_cross_entropy_with_logits(
-            pred_centerness[pos_mask], ctrness_targets[pos_mask], reduction="sum"
+            centerness_logits[pos_mask], ctrness_targets[pos_mask], reduction="sum"
         )
         return {
             "loss_fcos_cls": loss_cls / normalizer,
@@ -182,8 +183,8 @@ class FCOS(DenseDetector):
 
     def compute_ctrness_targets(self, anchors: list[Boxes], gt_boxes: list[Tensor]) -> Tensor:
         """(N, R) centerness sqrt(min(l, r) / max(l, r) * min(t, b) / max(t, b)) of each point in its gt box."""
-        anchors = Boxes.cat(anchors).tensor
-        reg_targets = torch.stack([self.box2box_transform.get_deltas(anchors, m) for m in gt_boxes], dim=0)
+        anchor_tensor = Boxes.cat(anchors).tensor
+        reg_targets = torch.stack([self.box2box_transform.get_deltas(anchor_tensor, m) for m in gt_boxes], dim=0)
         if len(reg_targets) == 0:
             return reg_targets.new_zeros(len(reg_targets))
         left_right = reg_targets[:, :, [0, 2]]
@@ -234,7 +235,8 @@ class FCOSHead(RetinaNetHead):
         self._num_features = len(input_shape)
         self.ctrness = nn.Conv2d(conv_dims[-1], 1, kernel_size=3, stride=1, padding=1)
         nn.init.normal_(self.ctrness.weight, std=0.01)
-        nn.init.constant_(self.ctrness.bias, 0)
+        if self.ctrness.bias is not None:
+            nn.init.constant_(self.ctrness.bias, 0)
 
     def forward(self, features: list[Tensor]) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
         """Per level: logits (N, K, Hi, Wi), box distances (N, 4, Hi, Wi), centerness logits (N, 1, Hi, Wi)."""

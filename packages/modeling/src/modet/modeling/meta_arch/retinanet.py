@@ -303,7 +303,7 @@ class RetinaNetHead(nn.Module):
             "num_anchors": num_anchors[0],
         }
 
-    def forward(self, features: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+    def forward(self, features: list[Tensor]) -> tuple[list[Tensor], ...]:
         """Per level: logits (N, A*K, Hi, Wi) and box deltas (N, A*4, Hi, Wi)."""
         if len(features) != self._num_features:
             raise ValueError(f"RetinaNetHead was built for {self._num_features} feature levels, got {len(features)}")

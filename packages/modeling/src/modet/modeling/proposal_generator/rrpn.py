@@ -13,7 +13,7 @@ import torch
 
 from modet.core.config import CfgNode, configurable
 from modet.ops import ShapeSpec, batched_nms_rotated, cat, move_device_like
-from modet.structures import Instances, RotatedBoxes, pairwise_iou_rotated
+from modet.structures import Boxes, Instances, RotatedBoxes, pairwise_iou_rotated
 
 from ..box_regression import Box2BoxTransformRotated
 from .rpn import RPN
@@ -52,19 +52,19 @@ def find_top_rrpn_proposals(
     device = proposals[0].device
 
     # 1. The top-k anchors of every level, for all images at once.
-    topk_scores, topk_proposals, level_ids = [], [], []
+    topk_scores_per_level, topk_proposals_per_level, level_ids_per_level = [], [], []
     batch_idx = move_device_like(torch.arange(num_images, device=device), proposals[0])
     for level_id, (proposals_i, logits_i) in enumerate(zip(proposals, pred_objectness_logits)):
         num_proposals_i = min(logits_i.shape[1], pre_nms_topk)
         topk_scores_i, topk_idx = logits_i.topk(num_proposals_i, dim=1)
-        topk_proposals.append(proposals_i[batch_idx[:, None], topk_idx])
-        topk_scores.append(topk_scores_i)
-        level_ids.append(
+        topk_proposals_per_level.append(proposals_i[batch_idx[:, None], topk_idx])
+        topk_scores_per_level.append(topk_scores_i)
+        level_ids_per_level.append(
             move_device_like(torch.full((num_proposals_i,), level_id, dtype=torch.int64, device=device), proposals[0])
         )
-    topk_scores = cat(topk_scores, dim=1)
-    topk_proposals = cat(topk_proposals, dim=1)
-    level_ids = cat(level_ids, dim=0)
+    topk_scores = cat(topk_scores_per_level, dim=1)
+    topk_proposals = cat(topk_proposals_per_level, dim=1)
+    level_ids = cat(level_ids_per_level, dim=0)
 
     # 2. Per image: rotated NMS within each level, then the overall top-k.
     results = []
@@ -126,20 +126,22 @@ class RRPN(RPN):
 
     @torch.no_grad()
     def label_and_sample_anchors(
-        self, anchors: list[RotatedBoxes], gt_instances: list[Instances]
+        self, anchors: list[Boxes], gt_instances: list[Instances]
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Per image: anchor labels (1 fg, 0 bg, -1 ignored) by rotated IoU, and the matched gt box
-        (R, 5) of each anchor (zeros for an image without ground truth)."""
-        anchors = RotatedBoxes.cat(anchors)
+        (R, 5) of each anchor (zeros for an image without ground truth).
+
+        ``anchors``: one ``RotatedBoxes`` per level (``RotatedBoxes.cat`` raises TypeError otherwise)."""
+        all_anchors = RotatedBoxes.cat(anchors)
         gt_labels, matched_gt_boxes = [], []
         for gt in gt_instances:
             gt_boxes = gt.gt_boxes
             if not isinstance(gt_boxes, RotatedBoxes):
                 raise TypeError(f"RRPN needs RotatedBoxes as gt_boxes, got {type(gt_boxes).__name__}")
-            matched_idxs, gt_labels_i = self.anchor_matcher(pairwise_iou_rotated(gt_boxes, anchors))
+            matched_idxs, gt_labels_i = self.anchor_matcher(pairwise_iou_rotated(gt_boxes, all_anchors))
             gt_labels_i = self._subsample_labels(gt_labels_i.to(device=gt_boxes.device))
             if len(gt_boxes) == 0:
-                matched_gt_boxes_i = torch.zeros_like(anchors.tensor)  # all background: never read
+                matched_gt_boxes_i = torch.zeros_like(all_anchors.tensor)  # all background: never read
             else:
                 matched_gt_boxes_i = gt_boxes.tensor[matched_idxs]
             gt_labels.append(gt_labels_i)
@@ -149,12 +151,13 @@ class RRPN(RPN):
     @torch.no_grad()
     def predict_proposals(
         self,
-        anchors: list[RotatedBoxes],
+        anchors: list[Boxes],
         pred_objectness_logits: list[torch.Tensor],
         pred_anchor_deltas: list[torch.Tensor],
         image_sizes: list[tuple[int, int]],
     ) -> list[Instances]:
-        """Decode the rotated proposals and select them by :func:`find_top_rrpn_proposals`."""
+        """Decode the rotated proposals (``anchors``: one ``RotatedBoxes`` per level) and select them
+        by :func:`find_top_rrpn_proposals`."""
         pred_proposals = self._decode_proposals(anchors, pred_anchor_deltas)
         return find_top_rrpn_proposals(
             pred_proposals,
