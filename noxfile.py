@@ -149,28 +149,26 @@ def _local_requirements_of(dists: list[str]) -> list[str]:
     return folders
 
 
-# mypy checks these import packages; each is a PEP 420 portion with py.typed.
-TYPED_PACKAGES = [
-    "modet.core",
-    "modet.structures",
-    "modet.ops",
-    "modet.modeling",
-    "modet.checkpoint",
-    "modet.model_zoo",
-    "modet.export",
-    "modet.data",
-    "modet.evaluation",
-    "modet.engine",
-    "modet_safetensors",
-    "modet_torchvision",
-    "modet_lighthead",
-]
+def _typed_packages() -> list[str]:
+    """The import package of every py.typed marker under packages/, plugins/ and the plugin example."""
+    markers = [*ROOT.glob("packages/*/src/**/py.typed"), *ROOT.glob("plugins/*/src/**/py.typed")]
+    markers += PLUGIN_EXAMPLE.glob("src/**/py.typed")
+    names = []
+    for marker in markers:
+        parts = marker.parent.relative_to(ROOT).parts
+        names.append(".".join(parts[parts.index("src") + 1 :]))
+    return sorted(names)
+
+
+# mypy checks every package that ships py.typed (each a PEP 420 portion).
+TYPED_PACKAGES = _typed_packages()
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff, the package graph of DESIGN.md (import-linter), the import rules, and mypy."""
-    editable = [arg for folder in PROJECTS.values() for arg in ("-e", str(folder))]  # errors name repo files
+    folders = [*PROJECTS.values(), PLUGIN_EXAMPLE]
+    editable = [arg for folder in folders for arg in ("-e", str(folder))]  # errors name repo files
     _install(session, "ruff", "import-linter", "mypy", *editable)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
