@@ -1,7 +1,6 @@
 import torch
 
 from modet.ops import paste_masks_in_image
-from modet.ops.mask_ops import _do_paste_mask
 from modet.structures import Boxes
 
 # A 2x2 mask with only its top-left cell on. Pasted into a 4x4 box, the pixel centres sample
@@ -23,20 +22,6 @@ def test_negative_threshold_returns_uint8_soft_masks():
     out = paste_masks_in_image(_MASK, torch.tensor([[0.0, 0.0, 4.0, 4.0]]), (4, 4), threshold=-1)
     assert out.dtype == torch.uint8
     assert torch.equal(out[0], (_AXIS[:, None] * _AXIS[None, :] * 255).to(torch.uint8))
-
-
-def test_full_image_path_matches_skip_empty_path():
-    torch.manual_seed(0)
-    masks = torch.rand(3, 1, 7, 7)
-    boxes = torch.tensor([[1.5, 2.0, 9.0, 6.5], [-3.0, -2.0, 4.0, 5.0], [8.0, 8.0, 14.0, 13.0]])
-    full, index = _do_paste_mask(masks, boxes, 12, 13, skip_empty=False)
-    assert index == () and full.shape == (3, 12, 13)
-    for i in range(3):
-        region, (rows, cols) = _do_paste_mask(masks[i : i + 1], boxes[i : i + 1], 12, 13, skip_empty=True)
-        assert torch.allclose(full[i, rows, cols], region[0])
-        outside = torch.ones(12, 13, dtype=torch.bool)
-        outside[rows, cols] = False
-        assert torch.all(full[i][outside] == 0)
 
 
 def test_boxes_partly_outside_the_image_are_clipped():

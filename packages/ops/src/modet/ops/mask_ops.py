@@ -5,6 +5,6 @@ and structures must not import ops); this module re-exports it under detectron2'
 ``GPU_MEM_LIMIT`` is read from ``modet.structures.paste_masks``: change it there.
 """
 
-from modet.structures.paste_masks import BYTES_PER_FLOAT, GPU_MEM_LIMIT, _do_paste_mask, paste_masks_in_image
+from modet.structures.paste_masks import BYTES_PER_FLOAT, GPU_MEM_LIMIT, paste_masks_in_image
 
-__all__ = ["BYTES_PER_FLOAT", "GPU_MEM_LIMIT", "_do_paste_mask", "paste_masks_in_image"]
+__all__ = ["BYTES_PER_FLOAT", "GPU_MEM_LIMIT", "paste_masks_in_image"]
