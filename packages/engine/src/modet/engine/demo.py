@@ -71,7 +71,7 @@ def build_demo_config(
 ) -> Any:
     """detectron2's Mask R-CNN R50-FPN config, shrunk to learn the shapes dataset in minutes on a CPU:
     a narrow ResNet-50 with trainable BatchNorm (no pretrained weights), a 64-channel FPN, light heads,
-    128-pixel images and anchors sized for them."""
+    128-pixel images and anchors sized for them, gradients clipped."""
     from modet import model_zoo
     from modet.core.config import get_cfg
 
@@ -106,6 +106,12 @@ def build_demo_config(
     cfg.DATALOADER.NUM_WORKERS = 0
     cfg.SOLVER.IMS_PER_BATCH = 4
     cfg.SOLVER.BASE_LR = 0.02
+    # From scratch with batch norm at this learning rate, early gradient norms reach 15-60 and a
+    # short schedule diverged (200 iterations: NaN at iteration 56); the whole model's gradient norm
+    # clipped at 5 trains stably and learns more (box AP 66.4 -> 75.9 at 1500 iterations, seed 0).
+    cfg.SOLVER.CLIP_GRADIENTS.ENABLED = True
+    cfg.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "full_model"
+    cfg.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 5.0
     cfg.SOLVER.MAX_ITER = max_iter
     cfg.SOLVER.STEPS = (int(max_iter * 0.75), int(max_iter * 0.92))
     cfg.SOLVER.WARMUP_ITERS = min(100, max_iter // 5)
