@@ -26,6 +26,7 @@ from .formats import (
     load_checkpoint_file,
     save_checkpoint_file,
 )
+from .path_manager import PathManager
 from .safe_pickle import RestrictedUnpickler, safe_load_pickle, safe_loads_pickle
 
 __version__ = _distribution_version("modet-checkpoint")  # the one source of the version is pyproject.toml
@@ -42,6 +43,7 @@ __all__ = [
     "DetectionCheckpointer",
     "IncompatibleCheckpointError",
     "IncompatibleKeys",
+    "PathManager",
     "PeriodicCheckpointer",
     "RestrictedUnpickler",
     "UnknownCheckpointFormatError",

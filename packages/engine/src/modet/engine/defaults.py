@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import logging
 import os
-import random
 import sys
 import weakref
 from collections import OrderedDict
@@ -20,10 +18,12 @@ from torch.nn.parallel import DistributedDataParallel
 
 from modet.checkpoint import DetectionCheckpointer
 from modet.core.config import CfgNode
+from modet.core.logger import setup_logger
 from modet.data import Metadata, MetadataCatalog, build_detection_test_loader, build_detection_train_loader
 from modet.modeling import build_model
 
 from . import comm, hooks
+from .env import seed_all_rng
 from .preprocess import check_image, resize_shortest_edge
 from .solver import build_lr_scheduler, build_optimizer
 from .train_loop import AMPTrainer, SimpleTrainer, TrainerBase
@@ -120,43 +120,6 @@ Run on multiple machines:
         nargs=argparse.REMAINDER,
     )
     return parser
-
-
-def seed_all_rng(seed: int | None = None) -> int:
-    """Seed python, numpy and torch RNGs (a fresh random seed when ``seed`` is None); return the seed."""
-    if seed is None:
-        seed = (
-            os.getpid() + int(datetime.datetime.now().strftime("%S%f")) + int.from_bytes(os.urandom(2), "big")
-        ) % 2**31
-        logger.info("Using a generated random seed %d", seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    random.seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
-    return seed
-
-
-def setup_logger(output_dir: str | None = None, distributed_rank: int = 0, name: str = "modet") -> logging.Logger:
-    """Console logging on the main process; a ``log.txt`` (``log.txt.rank<N>`` elsewhere) in ``output_dir``."""
-    log = logging.getLogger(name)
-    log.setLevel(logging.DEBUG)
-    log.propagate = False
-    formatter = logging.Formatter("[%(asctime)s %(name)s]: %(message)s", datefmt="%m/%d %H:%M:%S")
-    if distributed_rank == 0 and not any(getattr(h, "_modet_console", False) for h in log.handlers):
-        console = logging.StreamHandler(stream=sys.stdout)
-        console.setLevel(logging.INFO)
-        console.setFormatter(formatter)
-        console._modet_console = True  # type: ignore[attr-defined]
-        log.addHandler(console)
-    if output_dir:
-        filename = os.path.join(output_dir, "log.txt" if distributed_rank == 0 else f"log.txt.rank{distributed_rank}")
-        if not any(getattr(h, "baseFilename", None) == os.path.abspath(filename) for h in log.handlers):
-            os.makedirs(output_dir, exist_ok=True)
-            file_handler = logging.FileHandler(filename)
-            file_handler.setLevel(logging.DEBUG)
-            file_handler.setFormatter(formatter)
-            log.addHandler(file_handler)
-    return log
 
 
 def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:

@@ -1,0 +1,3 @@
+"""``detectron2.modeling``: ``modet.modeling`` under detectron2's module path (the same objects)."""
+
+from modet.modeling import *  # noqa: F403

@@ -1,0 +1,1 @@
+"""``detectron2.utils``: events, comm, registry, logger, file_io, visualizer, testing, env."""
