@@ -278,3 +278,13 @@ def test_a_worker_without_the_file_gets_the_main_workers_weights(tmp_path: Path)
         assert set(loaded) == set(source.state_dict())
         for key, value in source.state_dict().items():
             assert torch.equal(loaded[key], value), (rank, key)
+
+
+def test_longest_common_prefix_str() -> None:
+    from modet.checkpoint.c2_model_loading import longest_common_prefix_str
+
+    assert longest_common_prefix_str(["class", "dlaps_model"]) == ""
+    assert longest_common_prefix_str(["classA", "classB"]) == "class"
+    assert longest_common_prefix_str(["classA", "classB", "clab"]) == "cla"
+    assert longest_common_prefix_str(["res2.0.conv1", "res2.0.conv2", "res2.1"]) == "res2."
+    assert longest_common_prefix_str(["same"]) == "same" and longest_common_prefix_str([]) == ""

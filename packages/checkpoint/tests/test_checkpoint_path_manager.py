@@ -1,4 +1,5 @@
 import pytest
+import torch
 from iopath.common.file_io import PathHandler
 
 from modet.checkpoint import file_io
@@ -44,3 +45,29 @@ def test_users_register_their_own_handlers(tmp_path):
 
     PathManager.register_handler(MemoryHandler())
     assert PathManager.get_local_path("mem://file.bin") == str(tmp_path / "file.bin")
+
+
+def test_checkpointer_loads_through_its_path_manager(tmp_path):
+    from iopath.common.file_io import PathManager as IopathPathManager
+
+    from modet.checkpoint import DetectionCheckpointer
+
+    class StoreHandler(PathHandler):
+        def _get_supported_prefixes(self):
+            return ["store://"]
+
+        def _get_local_path(self, path, **kwargs):
+            return str(tmp_path / path[len("store://") :])
+
+    model = torch.nn.Linear(2, 3)
+    expected = {"weight": torch.rand(3, 2), "bias": torch.rand(3)}
+    torch.save({"model": expected}, tmp_path / "w.pth")
+    checkpointer = DetectionCheckpointer(model)
+    assert checkpointer.path_manager is PathManager
+    with pytest.raises(Exception, match="store://w.pth"):  # the default manager has no such handler
+        checkpointer.load("store://w.pth")
+    own_manager = IopathPathManager()
+    own_manager.register_handler(StoreHandler())
+    checkpointer.path_manager = own_manager
+    checkpointer.load("store://w.pth?matching_heuristics=True")
+    assert torch.equal(model.weight, expected["weight"]) and torch.equal(model.bias, expected["bias"])

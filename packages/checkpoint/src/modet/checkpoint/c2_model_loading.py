@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 
-__all__ = ["align_and_update_state_dicts", "convert_basic_c2_names", "convert_c2_detectron_names"]
+__all__ = [
+    "_longest_common_prefix_str",
+    "align_and_update_state_dicts",
+    "convert_basic_c2_names",
+    "convert_c2_detectron_names",
+    "longest_common_prefix_str",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +145,21 @@ def convert_c2_detectron_names(
         else:
             new_weights[renamed] = value
     return new_weights, new_to_original
+
+
+def longest_common_prefix_str(names: Sequence[str]) -> str:
+    """The longest string every one of ``names`` starts with (character by character; "" if none)."""
+    if not names:
+        return ""
+    first, last = min(names), max(names)  # the common prefix of all is that of the extremes
+    length = 0
+    while length < min(len(first), len(last)) and first[length] == last[length]:
+        length += 1
+    return first[:length]
+
+
+#: detectron2's spelling (``detectron2.checkpoint.c2_model_loading._longest_common_prefix_str``).
+_longest_common_prefix_str = longest_common_prefix_str
 
 
 def _longest_suffix_match(model_key: str, ckpt_keys: set[str]) -> str | None:

@@ -16,8 +16,9 @@ from torch import nn
 from modet.core.comm import unwrap_model
 
 from .errors import CheckpointNotFoundError, CorruptCheckpointError, IncompatibleCheckpointError
-from .file_io import atomic_write_text, get_local_path
+from .file_io import atomic_write_text
 from .formats import get_checkpoint_formats, load_checkpoint_file, save_checkpoint_file
+from .path_manager import PathManager
 from .summary import format_load_summary, group_keys
 
 __all__ = ["Checkpointer", "IncompatibleKeys", "PeriodicCheckpointer", "_IncompatibleKeys"]
@@ -128,6 +129,9 @@ class Checkpointer:
         self.save_to_disk = save_to_disk
         self.incompatible_keys: IncompatibleKeys | None = None
         self._resuming_from: str | None = None  # set while load() restores a training state
+        # Resolves the paths given to load() (detectron2's ``checkpointer.path_manager``): replace it
+        # with an iopath PathManager carrying other handlers to load from other storage.
+        self.path_manager = PathManager
 
     def add_checkpointable(self, key: str, checkpointable: Any) -> None:
         """Save and load ``checkpointable`` (an optimizer, scheduler...) under ``key``."""
@@ -223,7 +227,7 @@ class Checkpointer:
             self.logger.info("No checkpoint found. Initializing model from scratch")
             return {}
         self.logger.info("[Checkpointer] Loading from %s ...", path)
-        local_path = get_local_path(path)
+        local_path = self.path_manager.get_local_path(path)
         checkpoint = self._load_file(local_path)
         if isinstance(checkpoint.get("model"), Mapping):
             _convert_ndarray_to_tensor(checkpoint["model"], source=path)

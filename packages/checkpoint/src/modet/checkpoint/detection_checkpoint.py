@@ -16,7 +16,6 @@ from modet.core import comm
 
 from .c2_model_loading import align_and_update_state_dicts
 from .checkpoint import Checkpointer, IncompatibleKeys, _convert_ndarray_to_tensor
-from .file_io import get_local_path
 
 __all__ = ["DetectionCheckpointer"]
 
@@ -74,7 +73,7 @@ class DetectionCheckpointer(Checkpointer):
         path, matching_heuristics = _split_matching_heuristics(path)
         need_sync = False
         if path and isinstance(self._wrapped_model, DistributedDataParallel):  # DDP: a process group exists
-            path = get_local_path(path)
+            path = self.path_manager.get_local_path(path)
             has_file = os.path.isfile(path)
             all_have_file = comm.all_gather(has_file)
             if not all_have_file[0]:

@@ -20,9 +20,10 @@ __all__ = ["ModetURLHandler", "PathManager"]
 
 
 class ModetURLHandler(PathHandler):
-    """Reads ``http://``, ``https://`` and ``detectron2://`` paths through modet's download cache."""
+    """Reads ``http://``, ``https://`` and ``detectron2://`` paths through modet's download cache;
+    ``file://`` URLs are local files."""
 
-    PREFIXES = ("http://", "https://", "detectron2://")
+    PREFIXES = ("http://", "https://", "detectron2://", "file://")
 
     def _get_supported_prefixes(self) -> list[str]:
         return list(self.PREFIXES)
@@ -33,7 +34,7 @@ class ModetURLHandler(PathHandler):
 
     def _open(self, path: str, mode: str = "r", buffering: int = -1, **kwargs: Any) -> IO[Any]:
         self._check_kwargs(kwargs)
-        if mode not in ("r", "rb"):
+        if mode not in ("r", "rb") and not path.startswith("file://"):
             raise ValueError(f"{path!r} is read-only: cannot open it with mode {mode!r}")
         return open(get_local_path(path), mode, buffering=buffering)
 
