@@ -11,10 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import detectron2
 import pytest
 import torch
-
-import detectron2
 
 LAYER_ROOT = Path(detectron2.__file__).parent
 LAYER_MODULES = sorted(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from detectron2 import model_zoo
 from detectron2.config import get_cfg
 
@@ -54,9 +53,9 @@ def _training_inputs():
 
 
 def test_build_model_load_and_save_a_checkpoint(cfg, tmp_path, monkeypatch):
-    import modet.modeling
-
     from detectron2.modeling import build_model  # verbatim
+
+    import modet.modeling
 
     model = build_model(cfg)  # returns a torch.nn.Module  # verbatim
     assert isinstance(model, torch.nn.Module) and build_model is modet.modeling.build_model
@@ -103,7 +102,7 @@ def test_inference_output_format(cfg):
     with torch.no_grad():
         outputs = model(inputs)
     assert len(outputs) == 2
-    for inp, out, size in zip(inputs, outputs, [(48, 64), (96, 128)]):
+    for out, size in zip(outputs, [(48, 64), (96, 128)]):
         instances = out["instances"]
         assert instances.image_size == size  # "height"/"width" set the output resolution
         assert isinstance(instances.pred_boxes, Boxes) and instances.scores.shape == (len(instances),)
