@@ -82,10 +82,17 @@ class TestBitMasks:
     def test_dtype_and_shape_checks(self):
         assert BitMasks(torch.ones(2, 3, 3, dtype=torch.uint8)).tensor.dtype == torch.bool
         assert BitMasks(np.zeros((1, 2, 2), dtype=np.uint8)).tensor.shape == (1, 2, 2)
-        with pytest.raises(TypeError, match="bool or uint8 tensor, got dtype torch.float32"):
-            BitMasks(torch.rand(2, 3, 3))
-        with pytest.raises(TypeError, match="float64"):
-            BitMasks(np.zeros((1, 2, 2)))
+        # numbers as detectron2 takes them: nonzero is inside, whatever the value
+        soft = torch.tensor([[[0.0, 0.3], [1.0, -2.0]]])
+        assert torch.equal(BitMasks(soft).tensor, torch.tensor([[[False, True], [True, True]]]))
+        assert (
+            BitMasks(np.zeros((1, 2, 2))).tensor.dtype == torch.bool and not BitMasks(np.zeros((1, 2, 2))).tensor.any()
+        )
+        assert torch.equal(BitMasks(torch.ones(3, 10, 10))[1:3].tensor, torch.ones(2, 10, 10, dtype=torch.bool))
+        with pytest.raises(TypeError, match="bool or real-valued tensor, got dtype torch.complex64"):
+            BitMasks(torch.zeros(1, 2, 2, dtype=torch.complex64))
+        with pytest.raises(TypeError, match="real-valued array, got dtype <U1"):
+            BitMasks(np.full((1, 2, 2), "a"))
         with pytest.raises(ValueError, match=r"\(N, H, W\), got shape \(3, 3\)"):
             BitMasks(torch.ones(3, 3, dtype=torch.bool))
 

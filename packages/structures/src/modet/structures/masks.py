@@ -15,8 +15,6 @@ from torchvision.ops import roi_align
 from .boxes import Boxes
 from .paste_masks import paste_masks_in_image
 
-_MASK_DTYPES = (torch.bool, torch.uint8)
-
 
 def polygon_area(x: np.ndarray, y: np.ndarray) -> float:
     """Area of one polygon from its vertex coordinates (shoelace formula)."""
@@ -69,17 +67,18 @@ class BitMasks:
     """Masks of all instances in an image as an (N, H, W) bool tensor."""
 
     def __init__(self, tensor: torch.Tensor | np.ndarray):
-        """``tensor``: (N, H, W) bool or uint8 tensor/array (uint8 is converted, nonzero = inside)."""
+        """``tensor``: (N, H, W) tensor or array of bool or numbers: nonzero is inside, as in detectron2.
+
+        Float masks are accepted as detectron2 accepts them: any nonzero value (0.3 too) is inside;
+        threshold soft masks first (``masks > 0.5``) to choose another cut.
+        """
         if isinstance(tensor, torch.Tensor):
-            if tensor.dtype not in _MASK_DTYPES:
-                raise TypeError(
-                    f"BitMasks expects a bool or uint8 tensor, got dtype {tensor.dtype}; "
-                    "threshold or convert it first, e.g. masks > 0.5"
-                )
+            if tensor.is_complex():
+                raise TypeError(f"BitMasks expects a bool or real-valued tensor, got dtype {tensor.dtype}")
             tensor = tensor.to(torch.bool)
         elif isinstance(tensor, np.ndarray):
-            if tensor.dtype not in (np.bool_, np.uint8):
-                raise TypeError(f"BitMasks expects a bool or uint8 array, got dtype {tensor.dtype}")
+            if tensor.dtype.kind not in "biuf":
+                raise TypeError(f"BitMasks expects a bool or real-valued array, got dtype {tensor.dtype}")
             tensor = torch.as_tensor(tensor.astype(bool), device=torch.device("cpu"))
         else:
             tensor = torch.as_tensor(tensor, dtype=torch.bool, device=torch.device("cpu"))

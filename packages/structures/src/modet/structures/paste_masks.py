@@ -105,3 +105,51 @@ def paste_masks_in_image(
         index: tuple[torch.Tensor | slice, ...] = (inds, *spatial_inds)
         img_masks[index] = masks_chunk
     return img_masks
+
+
+def pad_masks(masks: torch.Tensor, padding: int) -> tuple[torch.Tensor, float]:
+    """Surround (N, M, M) masks with ``padding`` zeros on every side.
+
+    Returns the (N, M + 2p, M + 2p) masks and the factor ``(M + 2p) / M`` by which their boxes
+    must grow (:func:`scale_boxes`) so each mask pixel keeps its place in the image.
+    """
+    if masks.dim() != 3 or masks.shape[-1] != masks.shape[-2]:
+        raise ValueError(f"pad_masks: masks must have shape (N, M, M), got {tuple(masks.shape)}")
+    size = masks.shape[-1]
+    return F.pad(masks, (padding, padding, padding, padding)), float(size + 2 * padding) / size
+
+
+def scale_boxes(boxes: torch.Tensor, scale: float) -> torch.Tensor:
+    """(N, 4) XYXY boxes grown (or shrunk) by ``scale`` about their centres."""
+    if boxes.dim() != 2 or boxes.shape[-1] != 4:
+        raise ValueError(f"scale_boxes: boxes must have shape (N, 4), got {tuple(boxes.shape)}")
+    half_size = (boxes[:, 2:] - boxes[:, :2]) * 0.5 * scale
+    center = (boxes[:, 2:] + boxes[:, :2]) * 0.5
+    return torch.cat([center - half_size, center + half_size], dim=1)
+
+
+def paste_mask_in_image_old(
+    mask: torch.Tensor, box: torch.Tensor, img_h: int, img_w: int, threshold: float
+) -> torch.Tensor:
+    """Paste one (Hm, Wm) mask into an (img_h, img_w) uint8 image mask: Detectron's original method.
+
+    The box is truncated to integer pixels and covers ``x1 - x0 + 1`` columns (and rows), the
+    mask is resized to that with antialiased bilinear resampling, then thresholded (``> threshold``;
+    a negative threshold keeps ``mask * 255``). Its quantisation error is larger than
+    :func:`paste_masks_in_image`'s; detectron2 keeps it for comparisons, and so does modet.
+    """
+    x0, y0, x1, y1 = (int(v) for v in box.to(torch.int32).tolist())
+    samples_h, samples_w = y1 - y0 + 1, x1 - x0 + 1
+    resized = F.interpolate(
+        mask[None, None].float().cpu(),
+        size=(samples_h, samples_w),
+        mode="bilinear",
+        align_corners=False,
+        antialias=True,
+    )[0, 0]
+    pasted = (resized > threshold).to(torch.uint8) if threshold >= 0 else (resized * 255).to(torch.uint8)
+    image = torch.zeros((img_h, img_w), dtype=torch.uint8)
+    left, right, top, bottom = max(x0, 0), min(x1 + 1, img_w), max(y0, 0), min(y1 + 1, img_h)
+    if left < right and top < bottom:
+        image[top:bottom, left:right] = pasted[top - y0 : bottom - y0, left - x0 : right - x0]
+    return image
