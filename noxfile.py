@@ -63,8 +63,11 @@ SESSION_IDS = {
 # Shared test helpers (not published, no session of their own): a package's `test` extra names
 # modet-test-support to have them installed in its session.
 PROJECTS = {**_project_dirs(), "modet-test-support": ROOT / "tests" / "support"}
-# detectron2's own unit tests, read (never changed) from the reference folder beside the repository.
-DETECTRON2_TESTS = ROOT.parent / "shared" / "reference" / "detectron2" / "tests"
+# detectron2's own unit tests, read (never changed) from the reference folder beside the repository
+# ($MODET_DETECTRON2_TESTS names another copy, e.g. from a git worktree).
+DETECTRON2_TESTS = Path(
+    os.environ.get("MODET_DETECTRON2_TESTS") or ROOT.parent / "shared" / "reference" / "detectron2" / "tests"
+)
 # How many of the 212 in-scope tests detectron2 passes on CPU modet must pass. It rises as
 # detectron2's API lands in modet; issue 12 is done at 205.
 DETECTRON2_MIN_PASSED = 79

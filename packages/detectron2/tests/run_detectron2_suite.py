@@ -90,6 +90,9 @@ def run(tests_dir: Path, report: Path | None, min_passed: int | None) -> int:
         shutil.copytree(tests_dir, root)
         for path in root.rglob("*"):  # the reference copy may be read-only
             path.chmod(path.stat().st_mode | 0o200)
+        # An empty pytest.ini makes the temporary folder pytest's rootdir, so no configuration of an
+        # enclosing folder (this repository's, when TMPDIR lies inside it) applies to detectron2's tests.
+        (Path(tmp) / "pytest.ini").write_text("[pytest]\n")
         xml_file = Path(tmp) / "junit.xml"
         command = [sys.executable, "-m", "pytest", "tests", *PYTEST_ARGS, "-q", f"--junitxml={xml_file}"]
         print("$", " ".join(command), flush=True)
@@ -98,6 +101,9 @@ def run(tests_dir: Path, report: Path | None, min_passed: int | None) -> int:
         outcomes = outcomes_from_junit(xml_file, root)
         broken_modules = collection_errors(xml_file)
 
+    if not outcomes:
+        print("FAILED: no test result could be read from pytest's JUnit report.")
+        return 1
     expected = read_passing_list()
     in_scope = [t for t in expected if out_of_scope_reason(t) is None]
     passed = [t for t in in_scope if outcomes.get(t, ("missing", ""))[0] == "passed"]

@@ -12,12 +12,39 @@ __all__ = ["DatasetCatalog", "Metadata", "MetadataCatalog"]
 
 logger = logging.getLogger(__name__)
 
+_builtins_registered = False
 
-class _DatasetCatalog(UserDict):
+
+def _register_builtin_datasets() -> None:
+    """Register detectron2's builtin COCO datasets once, on the first use of either catalog."""
+    global _builtins_registered
+    if _builtins_registered:
+        return
+    _builtins_registered = True  # before registering: registration itself uses the catalogs
+    from .datasets.builtin import datasets_root, register_all_coco
+
+    register_all_coco(datasets_root())
+
+
+class _CatalogDict(UserDict):
+    """A ``UserDict`` whose entries include detectron2's builtin datasets from its first use."""
+
+    @property
+    def data(self) -> dict[str, Any]:
+        _register_builtin_datasets()
+        return self._entries
+
+    @data.setter
+    def data(self, value: dict[str, Any]) -> None:
+        self._entries = value
+
+
+class _DatasetCatalog(_CatalogDict):
     """A global map from a dataset name to a function that returns the dataset as ``list[dict]``.
 
     Registering a function rather than the data keeps registration cheap: nothing is read
-    until a loader asks for the dataset.
+    until a loader asks for the dataset. detectron2's builtin COCO datasets (``coco_2017_train``,
+    ``keypoints_coco_2017_val``…, see ``modet.data.datasets.builtin``) are registered on first use.
     """
 
     def register(self, name: str, func: Callable[[], list[dict]]) -> None:
@@ -97,8 +124,12 @@ def _same_value(a: Any, b: Any) -> bool:
         return a is b
 
 
-class _MetadataCatalog(UserDict):
-    """A global map from a dataset name to its ``Metadata``, created empty on first access."""
+class _MetadataCatalog(_CatalogDict):
+    """A global map from a dataset name to its ``Metadata``, created empty on first access.
+
+    detectron2's builtin COCO datasets come with their metadata (class names and colours,
+    keypoint names, flip map and skeleton, panoptic stuff classes).
+    """
 
     def get(self, name: str) -> Metadata:  # type: ignore[override]
         if not name:
