@@ -76,3 +76,25 @@ def test_history_buffer_is_bounded():
     assert buffer.values() == [(2.0, 2), (3.0, 3)]
     assert buffer.latest() == 3.0
     assert buffer.global_avg() == 1.5
+
+
+def test_smoothing_counts_the_samples_of_the_last_iterations():
+    # detectron2's rule: a window of N iterations holds however many values were logged in them
+    with EventStorage() as storage:
+        for k in range(20):
+            storage.put_scalar("every", k)
+            if (k + 1) % 2 == 0:
+                storage.put_scalar("second", k)
+            if (k + 1) % 5 == 0:
+                storage.put_scalar("fifth", k)
+            storage.step()
+        assert {k: storage.count_samples(k, 10) for k in ("every", "second", "fifth")} == {
+            "every": 10,
+            "second": 5,
+            "fifth": 2,
+        }
+        smoothed = storage.latest_with_smoothing_hint(10)
+        assert smoothed["every"] == (14.5, 19)  # median of 10..19
+        assert smoothed["second"] == (15.0, 19)  # median of 11, 13, 15, 17, 19
+        assert smoothed["fifth"] == (16.5, 19)  # median of 14, 19
+        assert storage.count_samples("fifth", 1) == 1

@@ -190,6 +190,9 @@ def test_tensorboard_writer_and_its_missing_dependency(tmp_path, monkeypatch):
         "JSONWriter",
         "TensorboardXWriter",
     ]
+    unused = TensorboardXWriter(tmp_path / "tb_unused")
+    unused.close()
+    assert not (tmp_path / "tb_unused").exists()  # no event file until something is written
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
     with pytest.raises(ImportError, match=r"pip install 'modet-engine\[tensorboard\]'"):
         TensorboardXWriter(tmp_path / "tb2")
@@ -219,3 +222,18 @@ def test_training_progress_bar_counts_iterations_from_start_iter_and_shows_loss(
     last_loss = trainer.storage.history("total_loss").values()[-1][0]  # iteration 6: 6 % 2 == 0
     assert bar_hook._bar.postfix == f"loss={last_loss:.3f}"
     assert "training" in capsys.readouterr().err
+
+
+def test_common_metric_printer_smooths_losses_and_metrics_over_iterations(caplog):
+    with EventStorage() as storage:
+        for k in range(10):
+            storage.put_scalar("time", 1.0 + k)
+            storage.put_scalar("total_loss", float(k))
+            if k % 3 == 0:
+                storage.put_scalar("[metric]bn_stat", float(k))
+            storage.step()
+        with caplog.at_level(logging.INFO, logger="modet.engine.train"):
+            CommonMetricPrinter(window_size=4).write()
+    line = caplog.records[-1].getMessage()
+    # losses: median of iterations 6..9; metrics: of the values logged in them (6, 9); time: mean of the run
+    assert "total_loss: 7.5  [metric]bn_stat: 7.5  time: 5.5000  last_time: 10.0000" in line

@@ -142,13 +142,31 @@ class EventStorage:
         return dict(self._latest_scalars)
 
     def latest_with_smoothing_hint(self, window_size: int = 20) -> dict[str, tuple[float, int]]:
-        """Like :meth:`latest`, but the median of the last ``window_size`` values for smoothed scalars."""
+        """Like :meth:`latest`, but for smoothed scalars the median of the values logged in the
+        last ``window_size`` iterations (see :meth:`count_samples`), as detectron2 smooths."""
         result = {}
         for name, (value, itr) in self._latest_scalars.items():
             if self._smoothing_hints[name]:
-                value = self._history[name].median(window_size)
+                value = self._history[name].median(self.count_samples(name, window_size))
             result[name] = (value, itr)
         return result
+
+    def count_samples(self, name: str, window_size: int = 20) -> int:
+        """How many values of ``name`` were logged in the ``window_size`` iterations up to its latest one.
+
+        A scalar logged every 5 iterations has 2 samples in a window of 10: smoothing over
+        iterations, not over a fixed number of values, treats sparse and dense metrics alike.
+        """
+        values = self._history[name].values()
+        if not values:
+            return 0
+        first_iter_in_window = values[-1][1] - window_size
+        count = 0
+        for _, itr in reversed(values):  # stops at the window's start: at most window_size steps
+            if itr <= first_iter_in_window:
+                break
+            count += 1
+        return count
 
     def smoothing_hints(self) -> dict[str, bool]:
         return dict(self._smoothing_hints)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import json
 import logging
 import os
@@ -35,7 +36,8 @@ class EventWriter:
 class JSONWriter(EventWriter):
     """Append the scalars of each iteration not yet written as one JSON object per line.
 
-    Smoothed scalars are written as the median of the last ``window_size`` values. Read back with::
+    Smoothed scalars are written as the median of the values logged in the last ``window_size``
+    iterations. Read back with::
 
         [json.loads(line) for line in open("metrics.json")]
     """
@@ -75,9 +77,15 @@ class TensorboardXWriter(EventWriter):
             raise ImportError(
                 "TensorboardXWriter needs the tensorboard package: pip install 'modet-engine[tensorboard]'"
             ) from exc
+        self._summary_writer_class = SummaryWriter
+        self._writer_args = {"log_dir": str(log_dir), **kwargs}
         self._window_size = window_size
-        self._writer = SummaryWriter(str(log_dir), **kwargs)
         self._last_write = -1
+
+    @functools.cached_property
+    def _writer(self) -> Any:
+        """The tensorboard writer, made on first use: a writer never written to leaves no file."""
+        return self._summary_writer_class(**self._writer_args)
 
     def write(self) -> None:
         storage = get_event_storage()
@@ -95,7 +103,8 @@ class TensorboardXWriter(EventWriter):
         storage.clear_histograms()
 
     def close(self) -> None:
-        self._writer.close()
+        if "_writer" in self.__dict__:
+            self._writer.close()
 
 
 class CommonMetricPrinter(EventWriter):
@@ -140,17 +149,20 @@ class CommonMetricPrinter(EventWriter):
         iter_time = self._history_or_none(storage, "time")
         lr = self._history_or_none(storage, "lr")
         eta = self._eta(storage)
-        losses = "  ".join(
-            f"{name}: {history.median(self._window_size):.4g}"
-            for name, history in storage.histories().items()
-            if "loss" in name
-        )
-        parts = [f"eta: {eta}" if eta else "", f"iter: {iteration}", losses]
-        if iter_time is not None:
-            parts.append(f"time: {iter_time.avg(self._window_size):.4f}")
+        # losses and "[metric]" scalars: the median over the last window_size iterations
+        histories = storage.histories().items()
+        smoothed = [
+            f"{name}: {history.median(storage.count_samples(name, self._window_size)):.4g}"
+            for kind in ("loss", "[metric]")
+            for name, history in histories
+            if kind in name
+        ]
+        parts = [f"eta: {eta}" if eta else "", f"iter: {iteration}", *smoothed]
+        if iter_time is not None:  # the mean over the whole run, as detectron2 prints it
+            parts.append(f"time: {iter_time.global_avg():.4f}")
             parts.append(f"last_time: {iter_time.latest():.4f}")
         if data_time is not None:
-            parts.append(f"data_time: {data_time.avg(self._window_size):.4f}")
+            parts.append(f"data_time: {data_time.avg(storage.count_samples('data_time', self._window_size)):.4f}")
             parts.append(f"last_data_time: {data_time.latest():.4f}")
         parts.append(f"lr: {lr.latest():.5g}" if lr is not None else "lr: N/A")
         if torch.cuda.is_available():
