@@ -167,3 +167,23 @@ def test_cycle_batch_norm_list_keeps_separate_statistics():
     cycle(second)
     assert torch.all(cycle[0].running_mean > 0) and torch.all(cycle[1].running_mean < 0)
     assert cycle._pos == 0 and cycle.weight.shape == (3,)
+
+
+def test_num_batches_tracked_follows_detectron2():
+    # built directly: no num_batches_tracked in the state dict (detectron2's FrozenBN zoo models)
+    assert set(FrozenBatchNorm2d(4).state_dict()) == {"weight", "bias", "running_mean", "running_var"}
+    # frozen by conversion (a SyncBN/BN stage under FREEZE_AT): the BN's count is kept and saved
+    trained = nn.BatchNorm2d(4).train()
+    trained(torch.randn(8, 4, 3, 3))  # one training step: num_batches_tracked == 1
+    synced = nn.SyncBatchNorm(4)
+    synced.num_batches_tracked.fill_(3)  # SyncBN cannot step without a process group
+    for bn in (trained, synced):
+        frozen = FrozenBatchNorm2d.convert_frozen_batchnorm(nn.Sequential(bn))[0]
+        assert isinstance(frozen, FrozenBatchNorm2d)
+        assert frozen.state_dict()["num_batches_tracked"].item() == bn.num_batches_tracked.item() > 0
+    back = FrozenBatchNorm2d.convert_frozenbatchnorm2d_to_batchnorm2d(nn.Sequential(frozen))[0]
+    assert type(back) is nn.BatchNorm2d and back.num_batches_tracked.item() == 3
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        assert torch.equal(getattr(back, name), getattr(frozen, name))
+    fresh = FrozenBatchNorm2d.convert_frozenbatchnorm2d_to_batchnorm2d(FrozenBatchNorm2d(4))
+    assert fresh.num_batches_tracked.item() == 0

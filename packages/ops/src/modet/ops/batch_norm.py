@@ -43,6 +43,9 @@ class FrozenBatchNorm2d(nn.Module):
         self.register_buffer("bias", torch.zeros(num_features))
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_var", torch.ones(num_features) - eps)
+        # None (left out of the state dict) unless converted from a BatchNorm, whose count it keeps:
+        # detectron2's state dicts have it exactly for the norms frozen by conversion.
+        self.register_buffer("num_batches_tracked", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() < 2 or x.shape[1] != self.num_features:
@@ -102,9 +105,29 @@ class FrozenBatchNorm2d(nn.Module):
             frozen.running_mean.data = module.running_mean.data
             frozen.running_var.data = module.running_var.data
             frozen.eps = module.eps
+            frozen.num_batches_tracked = module.num_batches_tracked
             return frozen
         for name, child in module.named_children():
             new_child = cls.convert_frozen_batchnorm(child)
+            if new_child is not child:
+                module.add_module(name, new_child)
+        return module
+
+    @classmethod
+    def convert_frozenbatchnorm2d_to_batchnorm2d(cls, module: nn.Module) -> nn.Module:
+        """The inverse of :meth:`convert_frozen_batchnorm`: every ``FrozenBatchNorm2d`` becomes a
+        ``BatchNorm2d`` with the same statistics and affine values (e.g. to fine-tune or quantize)."""
+        if isinstance(module, FrozenBatchNorm2d):
+            bn = nn.BatchNorm2d(module.num_features, module.eps)
+            bn.weight.data = module.weight.data.clone().detach()
+            bn.bias.data = module.bias.data.clone().detach()
+            bn.running_mean.data = module.running_mean.data.clone().detach()
+            bn.running_var.data = module.running_var.data.clone().detach()
+            if module.num_batches_tracked is not None:
+                bn.num_batches_tracked = module.num_batches_tracked
+            return bn
+        for name, child in module.named_children():
+            new_child = cls.convert_frozenbatchnorm2d_to_batchnorm2d(child)
             if new_child is not child:
                 module.add_module(name, new_child)
         return module
