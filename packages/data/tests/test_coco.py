@@ -165,3 +165,26 @@ def test_coco_evaluator_converts_a_dataset_without_json(small_coco, fresh_catalo
         inst.pred_classes = torch.tensor([a["category_id"] for a in record["annotations"] if not a["iscrowd"]])
         evaluator.process([{"image_id": record["image_id"]}], [{"instances": inst}])
     assert evaluator.evaluate()["bbox"]["AP"] == pytest.approx(100.0)
+
+
+def test_convert_to_coco_keeps_rotated_boxes_and_computes_box_areas(fresh_catalogs):
+    from modet.data.datasets import convert_to_coco_dict
+
+    record = {
+        "file_name": "x.jpg",
+        "image_id": 0,
+        "height": 100,
+        "width": 100,
+        "annotations": [
+            {"bbox": [10, 10, 10, 8, 5], "bbox_mode": BoxMode.XYWHA_ABS, "category_id": 0},
+            {"bbox": np.array([15.0, 15.0, 25.0, 20.0]), "bbox_mode": BoxMode.XYXY_ABS, "category_id": 0},
+        ],
+    }
+    DatasetCatalog.register("rotated_and_not", lambda: [record])
+    MetadataCatalog.get("rotated_and_not").set(thing_classes=["thing"])
+    annotations = convert_to_coco_dict("rotated_and_not")["annotations"]
+    assert annotations[0]["bbox"] == [10, 10, 10, 8, 5] and annotations[0]["area"] == 80
+    assert annotations[1]["bbox"] == [15, 15, 10, 5] and annotations[1]["area"] == 50
+    record["annotations"] = [{"bbox": [1, 2, 3], "bbox_mode": BoxMode.XYWH_ABS, "category_id": 0}]
+    with pytest.raises(ValueError, match=r"image 0: a bbox has 4 values .* got \[1, 2, 3\]"):
+        convert_to_coco_dict("rotated_and_not")

@@ -264,7 +264,15 @@ def convert_to_coco_dict(dataset_name: str) -> dict[str, Any]:
             }
         )
         for ann in record.get("annotations", []):
-            bbox = np.asarray(BoxMode.convert(list(ann["bbox"]), ann["bbox_mode"], BoxMode.XYWH_ABS), dtype=float)
+            bbox = np.asarray(ann["bbox"], dtype=float)
+            if bbox.shape not in ((4,), (5,)):
+                raise ValueError(
+                    f"Dataset {dataset_name!r}, image {image_id}: a bbox has 4 values (axis-aligned) or 5 "
+                    f"(rotated), got {ann['bbox']!r}"
+                )
+            rotated = len(bbox) == 5  # COCO wants XYWH, and XYWHA for rotated boxes
+            to_mode = BoxMode.XYWHA_ABS if rotated else BoxMode.XYWH_ABS
+            bbox = np.asarray(BoxMode.convert(bbox.tolist(), ann["bbox_mode"], to_mode), dtype=float)
             coco_ann: dict[str, Any] = {
                 "id": len(annotations) + 1,
                 "image_id": image_id,
@@ -284,14 +292,14 @@ def convert_to_coco_dict(dataset_name: str) -> dict[str, Any]:
                     "size": list(segm["size"]),
                     "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
                 }
-            else:
+            else:  # the box's area, width x height, rotated or not (unclamped, as detectron2 computes it)
                 area = float(bbox[2] * bbox[3])
             coco_ann["area"] = area
             if "keypoints" in ann:
                 keypoints = np.asarray(ann["keypoints"], dtype=float).reshape(-1, 3)
                 keypoints[:, :2] -= 0.5
                 coco_ann["keypoints"] = [float(v) for v in keypoints.reshape(-1)]
-                coco_ann["num_keypoints"] = int((keypoints[:, 2] > 0).sum())
+                coco_ann["num_keypoints"] = int(ann.get("num_keypoints", (keypoints[:, 2] > 0).sum()))
             annotations.append(coco_ann)
     return {
         "info": {"description": f"modet: {dataset_name} converted to COCO format"},
