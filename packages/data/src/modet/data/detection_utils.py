@@ -19,6 +19,7 @@ from modet.structures import (
     Instances,
     Keypoints,
     PolygonMasks,
+    RotatedBoxes,
     polygons_to_bitmask,
 )
 
@@ -28,12 +29,15 @@ from .catalog import MetadataCatalog
 __all__ = [
     "SizeMismatchError",
     "annotations_to_instances",
+    "annotations_to_instances_rotated",
     "build_augmentation",
     "check_image_size",
     "check_metadata_consistency",
     "convert_PIL_to_numpy",
+    "convert_image_to_rgb",
     "create_keypoint_hflip_indices",
     "filter_empty_instances",
+    "gen_crop_transform_with_instance",
     "read_image",
     "transform_instance_annotations",
     "transform_keypoint_annotations",
@@ -43,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 # ITU-R BT.601 RGB -> YUV
 _M_RGB2YUV = np.array([[0.299, 0.587, 0.114], [-0.14713, -0.28886, 0.436], [0.615, -0.51499, -0.10001]])
+# ... and back (detectron2's rounded coefficients, not the exact inverse)
+_M_YUV2RGB = np.array([[1.0, 0.0, 1.13983], [1.0, -0.39465, -0.58060], [1.0, 2.03211, 0.0]])
 
 
 class SizeMismatchError(ValueError):
@@ -80,6 +86,20 @@ def read_image(file_name: str | os.PathLike[str], format: str | None = None) -> 
         raise FileNotFoundError(f"image file not found: {file_name}") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise OSError(f"cannot read image file {file_name}: {exc}") from exc
+
+
+def convert_image_to_rgb(image: np.ndarray | torch.Tensor, format: str) -> np.ndarray:
+    """An (H, W, 3) RGB image from one in ``format`` ("BGR", "RGB", "L", "YUV-BT.601" or another
+    PIL mode), e.g. a model input back for drawing. YUV input is float, in detectron2's scaling."""
+    if isinstance(image, torch.Tensor):
+        image = image.cpu().numpy()
+    if format == "BGR":
+        return image[:, :, [2, 1, 0]]
+    if format == "YUV-BT.601":
+        return np.dot(image, _M_YUV2RGB.T) * 255.0
+    if format == "L":
+        image = image[:, :, 0]
+    return np.asarray(Image.fromarray(image.astype(np.uint8), mode=format).convert("RGB"))
 
 
 def check_image_size(dataset_dict: dict[str, Any], image: np.ndarray) -> None:
@@ -222,6 +242,19 @@ def annotations_to_instances(
     return target
 
 
+def annotations_to_instances_rotated(annos: list[dict[str, Any]], image_size: tuple[int, int]) -> Instances:
+    """``Instances`` with ``gt_boxes`` (``RotatedBoxes`` from each annotation's 5-value XYWHA ``bbox``)
+    and ``gt_classes``, for rotated-box models."""
+    boxes = [obj["bbox"] for obj in annos]
+    bad = [b for b in boxes if len(b) != 5]
+    if bad:
+        raise ValueError(f"Rotated boxes have 5 values (cx, cy, w, h, angle), got {bad[0]!r}")
+    target = Instances(image_size)
+    target.gt_boxes = RotatedBoxes(torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 5)))
+    target.gt_classes = torch.tensor([int(obj["category_id"]) for obj in annos], dtype=torch.int64)
+    return target
+
+
 def filter_empty_instances(
     instances: Instances,
     by_box: bool = True,
@@ -311,3 +344,28 @@ def build_augmentation(cfg: Any, is_train: bool) -> list[T.Augmentation]:
 
 
 build_transform_gen = build_augmentation  # detectron2's old name
+
+
+def gen_crop_transform_with_instance(
+    crop_size: Sequence[int], image_size: Sequence[int], instance: dict[str, Any]
+) -> T.CropTransform:
+    """A random ``crop_size`` (h, w) ``CropTransform`` inside ``image_size`` (h, w) whose region
+    contains the centre of ``instance``'s box.
+
+    Raises ``AssertionError`` (detectron2's contract) when the box centre lies outside the image
+    or the crop is larger than the image.
+    """
+    crop_h, crop_w = (int(v) for v in crop_size)
+    bbox = BoxMode.convert(instance["bbox"], instance["bbox_mode"], BoxMode.XYXY_ABS)
+    center_y, center_x = (bbox[1] + bbox[3]) * 0.5, (bbox[0] + bbox[2]) * 0.5
+    if not (image_size[0] >= center_y and image_size[1] >= center_x):
+        raise AssertionError(f"The annotation bounding box {list(bbox)} is outside of the image of size {image_size}!")
+    if not (image_size[0] >= crop_h and image_size[1] >= crop_w):
+        raise AssertionError(f"Crop size {(crop_h, crop_w)} is larger than image size {tuple(image_size)}!")
+    # the crop's top-left corner: low enough to include the centre, and keeping the crop inside the image
+    low_y, low_x = max(int(np.floor(center_y)) - crop_h, 0), max(int(np.floor(center_x)) - crop_w, 0)
+    high_y = min(max(int(image_size[0]) - crop_h, 0), int(np.ceil(center_y)))
+    high_x = min(max(int(image_size[1]) - crop_w, 0), int(np.ceil(center_x)))
+    y0 = np.random.randint(low_y, high_y + 1)
+    x0 = np.random.randint(low_x, high_x + 1)
+    return T.CropTransform(int(x0), int(y0), crop_w, crop_h)
