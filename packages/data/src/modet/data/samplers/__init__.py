@@ -1,3 +1,4 @@
 from .distributed_sampler import InferenceSampler, RepeatFactorTrainingSampler, TrainingSampler
+from .grouped_batch_sampler import GroupedBatchSampler
 
-__all__ = ["InferenceSampler", "RepeatFactorTrainingSampler", "TrainingSampler"]
+__all__ = ["GroupedBatchSampler", "InferenceSampler", "RepeatFactorTrainingSampler", "TrainingSampler"]
