@@ -1,3 +1,3 @@
-"""``detectron2.model_zoo.model_zoo``: ``modet.modeling.model_zoo.model_zoo`` under detectron2's module path (the same objects)."""
+"""``detectron2.model_zoo.model_zoo``: ``modet.model_zoo.model_zoo`` under detectron2's module path (the same objects)."""
 
-from modet.modeling.model_zoo.model_zoo import *  # noqa: F403
+from modet.model_zoo.model_zoo import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""``detectron2.export``: ``modet.export`` under detectron2's module path (the same objects)."""
+
+from modet.export import *  # noqa: F403
