@@ -17,7 +17,7 @@ from modet.core import comm
 from modet.core.config import configurable
 
 from .catalog import DatasetCatalog, MetadataCatalog
-from .common import AspectRatioGroupedDataset, DatasetFromList, MapDataset
+from .common import AspectRatioGroupedDataset, DatasetFromList, MapDataset, ToIterableDataset
 from .dataset_mapper import DatasetMapper
 from .detection_utils import check_metadata_consistency
 from .resumable_loader import ResumableBatchLoader
@@ -153,15 +153,19 @@ def build_batch_data_loader(
     num_workers: int = 0,
     collate_fn: Callable[[list[Any]], Any] | None = None,
     seed: int | None = None,
+    drop_last: bool = True,
     **kwargs: Any,
 ) -> Any:
-    """An infinite loader yielding this process's share (``total_batch_size / world_size``) of each batch.
+    """A loader yielding this process's share (``total_batch_size / world_size``) of each batch:
+    infinite with an infinite sampler such as ``TrainingSampler``.
 
     For a map-style dataset it is a :class:`ResumableBatchLoader`: ``state_dict()`` saves its
     position, so a resumed training sees exactly the batches an uninterrupted one would, and
     the batches do not depend on ``num_workers``. Records are augmented with random numbers
     seeded from ``seed`` (None: a random seed shared by all processes) and their position.
-    An ``IterableDataset`` is batched as it comes (its position is not saved).
+    ``drop_last=False`` keeps the last, incomplete batch of a finite sampler (not with
+    ``aspect_ratio_grouping``), through a plain loader whose position is not saved. An
+    ``IterableDataset`` is batched as it comes (its position is not saved either).
     """
     world_size = comm.get_world_size()
     if total_batch_size <= 0 or total_batch_size % world_size != 0:
@@ -170,20 +174,25 @@ def build_batch_data_loader(
         )
     batch_size = total_batch_size // world_size
     if not isinstance(dataset, torchdata.IterableDataset):
-        return ResumableBatchLoader(
-            dataset,
-            sampler,
-            batch_size,
-            aspect_ratio_grouping=aspect_ratio_grouping,
-            num_workers=num_workers,
-            collate_fn=collate_fn,
-            seed=seed,
-            worker_init_fn=worker_init_reset_seed,
-            **kwargs,
-        )
-    if sampler is not None:
+        if drop_last:
+            return ResumableBatchLoader(
+                dataset,
+                sampler,
+                batch_size,
+                aspect_ratio_grouping=aspect_ratio_grouping,
+                num_workers=num_workers,
+                collate_fn=collate_fn,
+                seed=seed,
+                worker_init_fn=worker_init_reset_seed,
+                **kwargs,
+            )
+        dataset = ToIterableDataset(dataset, sampler, shard_chunk_size=batch_size)
+    elif sampler is not None:
         raise ValueError("sampler must be None if dataset is an IterableDataset")
+
     if aspect_ratio_grouping:
+        if not drop_last:
+            raise ValueError("build_batch_data_loader: aspect_ratio_grouping drops incomplete batches; drop_last=False")
         data_loader = torchdata.DataLoader(
             dataset,
             num_workers=num_workers,
@@ -198,7 +207,7 @@ def build_batch_data_loader(
     return torchdata.DataLoader(
         dataset,
         batch_size=batch_size,
-        drop_last=True,
+        drop_last=drop_last,
         num_workers=num_workers,
         collate_fn=trivial_batch_collator if collate_fn is None else collate_fn,
         worker_init_fn=worker_init_reset_seed,
