@@ -7,6 +7,7 @@ then applied to the image and to every annotation, so they move together.
 from __future__ import annotations
 
 import inspect
+import pprint
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,9 +19,11 @@ __all__ = ["AugInput", "Augmentation", "AugmentationList", "StandardAugInput", "
 
 
 class Augmentation:
-    """Base class. ``input_args`` names the ``AugInput`` attributes ``get_transform`` receives."""
+    """Base class. ``input_args`` names the ``AugInput`` attributes ``get_transform`` receives;
+    when a subclass leaves it None, it is read from ``get_transform``'s signature (a single
+    parameter is the image, whatever its name)."""
 
-    input_args: tuple[str, ...] = ("image",)
+    input_args: tuple[str, ...] | None = None
 
     def _init(self, params: dict[str, Any] | None = None) -> None:
         for key, value in (params or {}).items():
@@ -30,8 +33,25 @@ class Augmentation:
     def get_transform(self, *args: Any) -> Transform:
         raise NotImplementedError
 
+    def _input_names(self) -> tuple[str, ...]:
+        if self.input_args is None:
+            params = list(inspect.signature(self.get_transform).parameters.values())
+            if len(params) > 1 and any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+                raise TypeError(
+                    f"{type(self).__name__}.get_transform takes *args/**kwargs: set input_args to the names it needs"
+                )
+            self.input_args = ("image",) if len(params) == 1 else tuple(p.name for p in params)
+        return self.input_args
+
     def __call__(self, aug_input: AugInput) -> Transform:
-        args = [getattr(aug_input, name) for name in self.input_args]
+        args = []
+        for name in self._input_names():
+            if not hasattr(aug_input, name):
+                raise AttributeError(
+                    f"{type(self).__name__}.get_transform needs the input attribute {name!r}, "
+                    f"which {type(aug_input).__name__} does not have"
+                )
+            args.append(getattr(aug_input, name))
         tfm = self.get_transform(*args)
         if not isinstance(tfm, Transform):
             raise TypeError(f"{type(self).__name__}.get_transform must return a Transform, got {type(tfm).__name__}")
@@ -47,12 +67,26 @@ class Augmentation:
         return np.random.uniform(low, high, size)
 
     def __repr__(self) -> str:
+        """``Name(arg=value, ...)`` for the constructor arguments that are not their default
+        (detectron2's form: an argument counts as default when it *is* the default object)."""
         try:
             params = inspect.signature(type(self).__init__).parameters
-            shown = [f"{name}={getattr(self, name)!r}" for name in params if hasattr(self, name)]
-            return f"{type(self).__name__}({', '.join(shown)})"
         except (TypeError, ValueError):
             return super().__repr__()
+        shown = []
+        for name, param in params.items():
+            if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            if not hasattr(self, name):
+                return super().__repr__()  # an argument not kept under its own name
+            value = getattr(self, name)
+            if value is param.default:
+                continue
+            text = pprint.pformat(value)
+            if "\n" in text:  # too long for one line
+                text = "..."
+            shown.append(f"{name}={text}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
 
 class _TransformToAug(Augmentation):
@@ -63,6 +97,9 @@ class _TransformToAug(Augmentation):
 
     def get_transform(self, *args: Any) -> Transform:
         return self.tfm
+
+    def __repr__(self) -> str:
+        return repr(self.tfm)
 
 
 def _as_augmentation(x: Augmentation | Transform) -> Augmentation:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from .augmentation import Augmentation
+from .augmentation import AugInput, Augmentation, _as_augmentation
 from .transform import (
     BlendTransform,
     CropTransform,
@@ -35,17 +36,23 @@ __all__ = [
 
 
 class RandomApply(Augmentation):
-    """Apply ``aug`` with probability ``prob``, else do nothing."""
+    """Apply ``tfm_or_aug`` (an Augmentation, or a fixed Transform) with probability ``prob``,
+    else do nothing (a ``NoOpTransform``)."""
 
-    def __init__(self, aug: Augmentation, prob: float = 0.5):
-        if not 0.0 <= prob <= 1.0:
-            raise ValueError(f"RandomApply: prob must be in [0, 1], got {prob}")
-        self.aug, self.prob = aug, prob
-        self.input_args = aug.input_args
+    def __init__(self, tfm_or_aug: Augmentation | Transform, prob: float = 0.5):
+        # AssertionError, as detectron2 raises for a probability outside [0, 1]
+        assert 0.0 <= prob <= 1.0, f"RandomApply: prob must be in [0, 1], got {prob}"
+        self.aug = _as_augmentation(tfm_or_aug)
+        self.prob = prob
 
-    def get_transform(self, *args) -> Transform:
+    def get_transform(self, *args: Any) -> Transform:
         if self._rand_range() < self.prob:
             return self.aug.get_transform(*args)
+        return NoOpTransform()
+
+    def __call__(self, aug_input: AugInput) -> Transform:
+        if self._rand_range() < self.prob:
+            return self.aug(aug_input)
         return NoOpTransform()
 
 

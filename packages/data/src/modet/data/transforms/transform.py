@@ -21,6 +21,7 @@ __all__ = [
     "Transform",
     "TransformList",
     "VFlipTransform",
+    "scale_rotated_boxes",
 ]
 
 
@@ -140,8 +141,25 @@ class NoOpTransform(Transform):
     def apply_polygons(self, polygons: list[np.ndarray]) -> list[np.ndarray]:
         return polygons
 
+    def apply_rotated_box(self, rotated_boxes: np.ndarray) -> np.ndarray:
+        return rotated_boxes
+
     def inverse(self) -> Transform:
         return self
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("apply_"):  # any data type, even one registered later: unchanged
+            return lambda x: x
+        raise AttributeError(f"NoOpTransform has no attribute {name!r}")
+
+
+def _flip_rotated_boxes(rotated_boxes: np.ndarray, axis: int, size: float) -> np.ndarray:
+    """Mirror ``(N, 5)`` XYWHA boxes (angle in degrees, counter-clockwise) across the line
+    ``coordinate[axis] = size / 2``: the centre moves, the angle changes sign."""
+    boxes = np.array(rotated_boxes, dtype=np.float64).reshape(-1, 5)
+    boxes[:, axis] = size - boxes[:, axis]
+    boxes[:, 4] = -boxes[:, 4]
+    return boxes
 
 
 class HFlipTransform(Transform):
@@ -163,6 +181,10 @@ class HFlipTransform(Transform):
         coords = np.array(coords, dtype=np.float64)
         coords[:, 0] = self.width - coords[:, 0]
         return coords
+
+    def apply_rotated_box(self, rotated_boxes: np.ndarray) -> np.ndarray:
+        """``(N, 5)`` XYWHA boxes, mirrored left-right."""
+        return _flip_rotated_boxes(rotated_boxes, 0, self.width)
 
     def inverse(self) -> Transform:
         return self
@@ -187,6 +209,10 @@ class VFlipTransform(Transform):
         coords = np.array(coords, dtype=np.float64)
         coords[:, 1] = self.height - coords[:, 1]
         return coords
+
+    def apply_rotated_box(self, rotated_boxes: np.ndarray) -> np.ndarray:
+        """``(N, 5)`` XYWHA boxes, mirrored top-bottom."""
+        return _flip_rotated_boxes(rotated_boxes, 1, self.height)
 
     def inverse(self) -> Transform:
         return self
@@ -237,8 +263,29 @@ class ResizeTransform(Transform):
     def apply_segmentation(self, segmentation: np.ndarray) -> np.ndarray:
         return self.apply_image(segmentation, interp=Image.Resampling.NEAREST.value)
 
+    def apply_rotated_box(self, rotated_boxes: np.ndarray) -> np.ndarray:
+        """Scale ``(N, 5)`` XYWHA boxes; under unequal x/y scales a rotated rectangle's image is
+        a parallelogram, approximated as detectron2 does: each side scales by the length of its
+        own direction's image, the angle is that of the scaled height direction."""
+        return scale_rotated_boxes(rotated_boxes, self.new_w / self.w, self.new_h / self.h)
+
     def inverse(self) -> Transform:
         return ResizeTransform(self.new_h, self.new_w, self.h, self.w, self.interp)
+
+
+def scale_rotated_boxes(rotated_boxes: np.ndarray, scale_x: float, scale_y: float) -> np.ndarray:
+    """``(N, 5)`` XYWHA boxes (degrees, counter-clockwise) after scaling x by ``scale_x`` and y
+    by ``scale_y``. The width runs along ``(cos a, -sin a)`` and the height along ``(sin a, cos a)``
+    in image coordinates (y down)."""
+    boxes = np.array(rotated_boxes, dtype=np.float64).reshape(-1, 5)
+    theta = np.deg2rad(boxes[:, 4])
+    cos, sin = np.cos(theta), np.sin(theta)
+    boxes[:, 0] *= scale_x
+    boxes[:, 1] *= scale_y
+    boxes[:, 2] *= np.hypot(scale_x * cos, scale_y * sin)
+    boxes[:, 3] *= np.hypot(scale_x * sin, scale_y * cos)
+    boxes[:, 4] = np.rad2deg(np.arctan2(scale_x * sin, scale_y * cos))
+    return boxes
 
 
 def _clip_to_half_plane(poly: np.ndarray, axis: int, bound: float, keep_greater: bool) -> np.ndarray:
