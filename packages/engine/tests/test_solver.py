@@ -207,3 +207,17 @@ def test_gradient_clipping_value_norm_and_full_model():
     assert torch.allclose(a, grads[0] * scale, atol=1e-5) and torch.allclose(b, grads[1] * scale, atol=1e-5)
     with pytest.raises(ValueError, match="CLIP_TYPE"):
         _clipped_step("sometimes", 1.0, grads)
+
+
+def test_expand_param_groups_gives_each_parameter_the_union_of_its_groups():
+    from modet.engine.solver.build import expand_param_groups
+
+    groups = [
+        {"params": ["a", "b"], "lr": 1.0, "weight_decay": 3.0},
+        {"params": ["b", "c"], "lr": 2.0, "momentum": 0.5},
+    ]
+    assert expand_param_groups(groups) == [
+        {"params": ["a"], "lr": 1.0, "weight_decay": 3.0},
+        {"params": ["b"], "lr": 2.0, "weight_decay": 3.0, "momentum": 0.5},
+        {"params": ["c"], "lr": 2.0, "momentum": 0.5},
+    ]

@@ -142,8 +142,9 @@ def get_default_optimizer_params(
     return reduce_param_groups(params)
 
 
-def _expand_param_groups(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # One group per parameter; a parameter in several groups takes the later groups' values.
+def expand_param_groups(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One group per parameter, in first-seen order; a parameter listed in several groups takes
+    the union of their hyperparameters, later groups winning."""
     per_param: dict[torch.nn.Parameter, dict[str, Any]] = defaultdict(dict)
     for item in params:
         hyperparams = {k: v for k, v in item.items() if k != "params"}
@@ -152,10 +153,14 @@ def _expand_param_groups(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"params": [param], **hyperparams} for param, hyperparams in per_param.items()]
 
 
+#: detectron2's spelling (``detectron2.solver.build._expand_param_groups``).
+_expand_param_groups = expand_param_groups
+
+
 def reduce_param_groups(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Merge parameter groups with identical hyperparameters, keeping first-seen order."""
     groups: dict[tuple[tuple[str, Any], ...], list[torch.nn.Parameter]] = defaultdict(list)
-    for item in _expand_param_groups(params):
+    for item in expand_param_groups(params):
         key = tuple((k, v) for k, v in item.items() if k != "params")
         groups[key].extend(item["params"])
     return [{**dict(key), "params": values} for key, values in groups.items()]
