@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Mapping
+from types import FrameType
 from typing import Any
 
 __all__ = [
@@ -103,7 +104,7 @@ def setup_logger(
 
 def _caller() -> tuple[str, tuple[str, int, str]]:
     """The module name and (file, line, function) of the code that called a ``log_*`` function."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         code = frame.f_code
         if code.co_filename != __file__:

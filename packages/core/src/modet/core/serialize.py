@@ -14,6 +14,8 @@ class PicklableWrapper:
     """Wrap any object so that it pickles through cloudpickle (which serialises lambdas and
     closures by value). Calls and attribute lookups go to the wrapped object."""
 
+    _obj: Any
+
     def __init__(self, obj: Any):
         while isinstance(obj, PicklableWrapper):
             obj = obj._obj  # never nest wrappers

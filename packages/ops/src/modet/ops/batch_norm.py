@@ -34,6 +34,7 @@ class FrozenBatchNorm2d(nn.Module):
     bias: torch.Tensor
     running_mean: torch.Tensor
     running_var: torch.Tensor
+    num_batches_tracked: torch.Tensor | None
 
     def __init__(self, num_features: int, eps: float = 1e-5):
         super().__init__()
@@ -119,12 +120,13 @@ class FrozenBatchNorm2d(nn.Module):
         ``BatchNorm2d`` with the same statistics and affine values (e.g. to fine-tune or quantize)."""
         if isinstance(module, FrozenBatchNorm2d):
             bn = nn.BatchNorm2d(module.num_features, module.eps)
-            bn.weight.data = module.weight.data.clone().detach()
-            bn.bias.data = module.bias.data.clone().detach()
-            bn.running_mean.data = module.running_mean.data.clone().detach()
-            bn.running_var.data = module.running_var.data.clone().detach()
+            with torch.no_grad():  # a BatchNorm2d built this way has all four tensors
+                bn.weight.copy_(module.weight)
+                bn.bias.copy_(module.bias)
+                bn.register_buffer("running_mean", module.running_mean.clone().detach())
+                bn.register_buffer("running_var", module.running_var.clone().detach())
             if module.num_batches_tracked is not None:
-                bn.num_batches_tracked = module.num_batches_tracked
+                bn.register_buffer("num_batches_tracked", module.num_batches_tracked)
             return bn
         for name, child in module.named_children():
             new_child = cls.convert_frozenbatchnorm2d_to_batchnorm2d(child)
