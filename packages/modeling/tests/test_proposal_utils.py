@@ -78,3 +78,15 @@ def test_add_ground_truth_to_proposals():
     assert merged.objectness_logits[1:].tolist() == pytest.approx([expected_logit] * 2)
     with pytest.raises(ValueError, match="same length"):
         add_ground_truth_to_proposals([gt, gt], [proposals])
+
+
+def test_add_ground_truth_keeps_the_proposals_fields_and_needs_them_in_gt():
+    proposals = Instances((10, 10), proposal_boxes=Boxes(torch.zeros(0, 4)), objectness_logits=torch.zeros(0))
+    proposals.custom = torch.zeros(0)
+    gt = Instances((10, 10), gt_boxes=Boxes(torch.tensor([[0.0, 0.0, 1.0, 1.0]])))
+    with pytest.raises(AssertionError, match="'custom' in `proposals` does not exist in `gt`"):
+        add_ground_truth_to_proposals([gt], [proposals])
+    gt.custom = torch.tensor([7.0])
+    gt.extra = torch.tensor([1.0])
+    (merged,) = add_ground_truth_to_proposals([gt], [proposals])
+    assert merged.custom.tolist() == [7.0] and not merged.has("extra")

@@ -172,3 +172,14 @@ def test_pairwise_iou_gradient_matches_torchvision():
     (pairwise_iou(Boxes(ours), Boxes(b2)) ** 2).sum().backward()
     (box_iou(theirs, b2) ** 2).sum().backward()
     torch.testing.assert_close(ours.grad, theirs.grad)
+
+
+def test_clip_replaces_the_tensor_so_views_under_autograd_can_be_clipped():
+    source = torch.tensor([[-1.0, 2.0, 30.0, 4.0], [1.0, -2.0, 3.0, 40.0]], requires_grad=True)
+    first, _second = (source * 1).split(1)  # two views of one autograd output: in-place is refused
+    boxes = Boxes(first)
+    boxes.clip((10, 20))
+    assert boxes.tensor.tolist() == [[0.0, 2.0, 20.0, 4.0]]
+    assert first.tolist() == [[-1.0, 2.0, 30.0, 4.0]]  # the tensor the boxes came from is unchanged
+    boxes.tensor.sum().backward()
+    assert source.grad.tolist() == [[0.0, 1.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0]]

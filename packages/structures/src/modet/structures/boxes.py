@@ -153,14 +153,19 @@ class Boxes:
         return (box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1])
 
     def clip(self, box_size: tuple[int, int]) -> None:
-        """Clip in place x to [0, width] and y to [0, height]; ``box_size`` is (height, width)."""
+        """Clip x to [0, width] and y to [0, height]; ``box_size`` is (height, width).
+
+        ``self.tensor`` is replaced by the clipped tensor: the tensor the boxes were made from is
+        left unchanged (as in detectron2), and autograd accepts it even when that tensor is one
+        of several views (a ``split`` of per-image boxes)."""
         if not is_exporting() and not torch.isfinite(self.tensor).all():
             raise ValueError("Box tensor contains infinite or NaN!")
         h, w = box_size
-        self.tensor[:, 0].clamp_(min=0, max=w)
-        self.tensor[:, 1].clamp_(min=0, max=h)
-        self.tensor[:, 2].clamp_(min=0, max=w)
-        self.tensor[:, 3].clamp_(min=0, max=h)
+        x1 = self.tensor[:, 0].clamp(min=0, max=w)
+        y1 = self.tensor[:, 1].clamp(min=0, max=h)
+        x2 = self.tensor[:, 2].clamp(min=0, max=w)
+        y2 = self.tensor[:, 3].clamp(min=0, max=h)
+        self.tensor = torch.stack((x1, y1, x2, y2), dim=-1)
 
     def nonempty(self, threshold: float = 0.0) -> torch.Tensor:
         """Bool vector: True where both sides of the box are larger than ``threshold``."""

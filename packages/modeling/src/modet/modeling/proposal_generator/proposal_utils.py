@@ -104,6 +104,6 @@ def add_ground_truth_to_proposals_single_image(gt: Instances | Boxes, proposals:
     gt_proposal.proposal_boxes = gt_boxes
     gt_proposal.objectness_logits = gt_logits
     for key in proposals.get_fields():
-        if not gt_proposal.has(key):
-            raise ValueError(f"The attribute {key!r} in `proposals` does not exist in `gt`")
+        if not gt_proposal.has(key):  # AssertionError, as detectron2 raises here
+            raise AssertionError(f"The attribute {key!r} in `proposals` does not exist in `gt`")
     return Instances.cat([proposals, gt_proposal])
