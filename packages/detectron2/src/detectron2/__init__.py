@@ -23,5 +23,11 @@ def _refuse_beside_real_detectron2() -> None:
 
 _refuse_beside_real_detectron2()
 
-# detectron2's release this layer follows, with modet-detectron2's version as the local part (PEP 440).
-__version__ = "0.6+modet.0.1.0"
+
+def _distribution_version(name: str) -> str:
+    """detectron2's release this layer follows (0.6), with the installed ``name``'s version
+    (pyproject.toml, the one source) as the PEP 440 local part: ``0.6+modet.0.1.0``."""
+    return f"0.6+modet.{_metadata.version(name)}"
+
+
+__version__ = _distribution_version("modet-detectron2")
