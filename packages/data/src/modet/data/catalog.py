@@ -21,7 +21,7 @@ def _register_builtin_datasets() -> None:
     if _builtins_registered:
         return
     _builtins_registered = True  # before registering: registration itself uses the catalogs
-    from .datasets.builtin import datasets_root, register_all_coco
+    from .datasets.builtin import datasets_root, register_all_coco  # deferred: .datasets imports this module
 
     register_all_coco(datasets_root())
 

@@ -82,6 +82,7 @@ def _merge_by_file_name(instances: list[dict[str, Any]], semantic: list[dict[str
 
 def register_all_coco(root: str) -> None:
     """Register detectron2's builtin COCO datasets (instances, keypoints, panoptic) under ``root``."""
+    # deferred: the catalogs import this module on their first use, from inside their own methods
     from ..catalog import DatasetCatalog, MetadataCatalog
     from .coco import load_coco_json, load_sem_seg, register_coco_instances
 

@@ -153,10 +153,6 @@ def expand_param_groups(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"params": [param], **hyperparams} for param, hyperparams in per_param.items()]
 
 
-#: detectron2's spelling (``detectron2.solver.build._expand_param_groups``).
-_expand_param_groups = expand_param_groups
-
-
 def reduce_param_groups(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Merge parameter groups with identical hyperparameters, keeping first-seen order."""
     groups: dict[tuple[tuple[str, Any], ...], list[torch.nn.Parameter]] = defaultdict(list)
