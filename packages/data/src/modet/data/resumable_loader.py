@@ -171,6 +171,15 @@ class ResumableBatchLoader:
             return 0
         return 0 if record["width"] > record["height"] else 1
 
+    def __len__(self) -> int:
+        """The number of full batches of a finite sampler (the last, short one is dropped).
+
+        With aspect-ratio grouping the count depends on the records' shapes, so there is none.
+        """
+        if self.aspect_ratio_grouping or not hasattr(self.sampler, "__len__"):
+            raise TypeError(f"{type(self).__name__} has no length with this sampler or with aspect-ratio grouping")
+        return len(self.sampler) // self.batch_size
+
     def __iter__(self) -> Iterator[Any]:
         samples = PositionedSamples(self.dataset, self.sampler, self.seed, start=self._position)
         buckets: list[list[tuple[int, int, Any]]] = [[], []]
