@@ -32,12 +32,61 @@ def test_each_module_imports_and_defines_nothing_of_its_own(module_name):
     statements = [node for node in source.body if not isinstance(node, ast.Expr)]  # the docstring
     if not statements:
         assert hasattr(module, "__path__"), f"{module_name} re-exports nothing"  # only a namespace may be empty
-    assert all(isinstance(node, ast.ImportFrom) and node.module.startswith("modet.") for node in statements), (
+    assert all(isinstance(node, ast.ImportFrom) and _imports_modet_or_own_submodule(node) for node in statements), (
         f"{module_name} must only re-export modet's names"
     )
     for name, value in vars(module).items():
         if inspect.isclass(value) or inspect.isfunction(value):
             assert not value.__module__.startswith("detectron2"), f"{module_name}.{name} is defined in the layer"
+
+
+def _imports_modet_or_own_submodule(node: ast.ImportFrom) -> bool:
+    """``from modet.… import``, or ``from .submodule import name`` of this layer (itself modet's names)."""
+    if node.level == 0:
+        return node.module is not None and node.module.startswith("modet.")
+    return node.level == 1 and node.module is not None and "." not in node.module
+
+
+# Names a detectron2 package binds to a function although a submodule has the same name.
+FUNCTIONS_NAMED_AS_SUBMODULES = [
+    ("detectron2.config", "instantiate"),
+    ("detectron2.engine", "launch"),
+    ("detectron2.layers", "nms"),
+    ("detectron2.layers", "roi_align"),
+    ("detectron2.layers", "roi_align_rotated"),
+]
+
+
+@pytest.mark.parametrize(("package", "name"), FUNCTIONS_NAMED_AS_SUBMODULES)
+def test_importing_a_submodule_leaves_the_function_of_its_name(package, name):
+    # In a fresh interpreter: the package alone, then its submodule (as `from detectron2.config.instantiate
+    # import ...` in one test file before `from detectron2.config import instantiate` in another).
+    code = (
+        f"import importlib, {package}\n"
+        f"importlib.import_module('{package}.{name}')\n"
+        f"value = getattr({package}, '{name}')\n"
+        f"assert callable(value) and not isinstance(value, type(importlib)), value\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_no_other_submodule_shares_a_name_with_its_package_attribute():
+    # A fresh interpreter imports every package of the layer (pkgutil imports packages, not modules) and
+    # lists the attributes named as a submodule that are not modules: exactly the ones kept above.
+    code = (
+        "import detectron2, importlib, inspect, pkgutil\n"
+        "for info in [*pkgutil.walk_packages(detectron2.__path__, 'detectron2.'), None]:\n"
+        "    name = info.name if info else 'detectron2'\n"
+        "    if info and not info.ispkg: continue\n"
+        "    package = importlib.import_module(name)\n"
+        "    for sub in pkgutil.iter_modules(package.__path__):\n"
+        "        value = vars(package).get(sub.name)\n"
+        "        if value is not None and not inspect.ismodule(value): print(name, sub.name)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    found = sorted(tuple(line.split()) for line in result.stdout.splitlines())
+    assert found == sorted(FUNCTIONS_NAMED_AS_SUBMODULES)
 
 
 def test_names_are_modets_objects():
