@@ -23,9 +23,9 @@ MODET_YAML_MODELS = sorted(table("modet_config_state_dicts"))
 def test_the_table_covers_the_zoo():
     shipped = {name for name in model_zoo.available_configs() if name.endswith(".yaml")}
     models = {n for n in shipped if not n.startswith("quick_schedules/") and not n.split("/")[-1].startswith("Base-")}
-    assert set(YAML_MODELS) <= models
     assert set(MODET_YAML_MODELS) <= models
-    assert len(models - set(MODET_YAML_MODELS)) == 59  # detectron2's
+    assert set(YAML_MODELS) == models - set(MODET_YAML_MODELS)  # every model config of detectron2's zoo
+    assert len(YAML_MODELS) == 59
 
 
 @pytest.mark.parametrize("name", YAML_MODELS + MODET_YAML_MODELS)
