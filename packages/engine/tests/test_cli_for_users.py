@@ -10,6 +10,7 @@ import torch
 from conftest import TINY_MODEL_OPTS
 from PIL import Image
 
+from modet.data import MetadataCatalog
 from modet.engine import cli
 from modet.engine._cli_commands import resolve_config_file, resolve_device
 from modet.engine.cli import CLIError
@@ -78,6 +79,10 @@ def test_predict_on_a_zoo_name_runs_on_the_cpu_and_announces_random_weights(caps
     result = json.loads((tmp_path / "out" / "photo.json").read_text())
     assert result["instances"], "a random Faster R-CNN scores every class about 1/81: threshold 0 keeps them"
     assert all(0 <= inst["category_id"] < 80 for inst in result["instances"])
+    # a zoo COCO config names COCO's classes (its DATASETS.TEST is coco_2017_val: detectron2's metadata)
+    coco_names = MetadataCatalog.get("coco_2017_val").thing_classes
+    assert coco_names[:3] == ["person", "bicycle", "car"] and len(coco_names) == 80
+    assert all(inst["category_name"] == coco_names[inst["category_id"]] for inst in result["instances"])
     lines = captured.out.strip().splitlines()
     assert lines[0].startswith(f"[1/1] {photo} (80x60): ")
     assert lines[-1].startswith("modet predict: 1 image, ") and lines[-1].endswith(
