@@ -194,3 +194,22 @@ def test_mask_regions_holes_and_areas():
     assert not from_polygons.has_holes and from_polygons.area() == 16
     with pytest.raises(ValueError, match="expected the image's"):
         GenericMask(np.zeros((3, 3), dtype=np.uint8), 12, 12)
+
+
+def test_labels_of_overlapping_boxes_do_not_cover_each_other():
+    """Five boxes sharing a top-left corner: detectron2 writes their labels on one spot; modet
+    moves each clear of the others, inside the image, and the first keeps its place."""
+    image = np.zeros((240, 320, 3), dtype=np.uint8)
+    boxes = np.array([[40.0, 40.0, 40.0 + 200 - 20 * i, 40.0 + 180 - 20 * i] for i in range(5)])
+    labels = [f"dog {90 - i}%" for i in range(5)]
+    vis = Visualizer(image, scale=1.5)
+    vis.overlay_instances(boxes=boxes, labels=labels, assigned_colors=[(1.0, 0.0, 0.0)] * 5)
+    renderer = vis.output.canvas.get_renderer()
+    texts = {t.get_text(): t for t in vis.output.ax.texts}
+    assert set(texts) == set(labels)
+    assert texts[labels[0]].get_position() == (40.0, 40.0)  # the largest box is labelled first, in place
+    extents = [texts[label].get_window_extent(renderer=renderer) for label in labels]
+    for i in range(5):
+        assert 0 <= texts[labels[i]].get_position()[1] <= 240
+        for j in range(i + 1, 5):
+            assert not extents[i].overlaps(extents[j]), f"{labels[i]!r} covers {labels[j]!r}"

@@ -142,6 +142,7 @@ class Visualizer:
         )
         self._instance_mode = instance_mode
         self.keypoint_threshold = _KEYPOINT_THRESHOLD
+        self._label_extents: list[Any] = []  # display-space boxes of the instance labels drawn so far
 
     def _meta(self, key: str, default: Any = None) -> Any:
         if self.metadata is None:
@@ -426,6 +427,22 @@ class Visualizer:
             horizontal_alignment=align,
             font_size=font_size,
         )
+        self._move_clear_of_other_labels(self.output.ax.texts[-1])
+
+    def _move_clear_of_other_labels(self, label: Any) -> None:
+        """Shift an instance label down (or up, at the image's foot) by its own height until it
+        covers no earlier label of this drawing (modet's addition: detectron2 lets them overlap)."""
+        renderer = self.output.canvas.get_renderer()
+        placed = self._label_extents
+        extent = label.get_window_extent(renderer=renderer).expanded(1.0, 1.15)
+        step = extent.height / self.output.scale  # in image pixels
+        x, y = label.get_position()
+        candidates = [y + k * step for k in range(1, 12)] + [y - k * step for k in range(1, 12)]
+        candidates = [c for c in candidates if 0 <= c <= self.output.height - step]
+        while any(extent.overlaps(other) for other in placed) and candidates:
+            label.set_position((x, candidates.pop(0)))
+            extent = label.get_window_extent(renderer=renderer).expanded(1.0, 1.15)
+        placed.append(extent)
 
     def overlay_rotated_instances(
         self, boxes: Any = None, labels: Sequence[str] | None = None, assigned_colors: Sequence[Any] | None = None
