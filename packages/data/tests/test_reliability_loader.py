@@ -156,3 +156,19 @@ def test_a_loader_from_config_uses_cfg_seed(dicts):
     loader = build_detection_train_loader(cfg)
     assert isinstance(loader, ResumableBatchLoader)
     assert loader.state_dict()["seed"] == 11 and loader.state_dict()["position"] == 0
+
+
+def test_a_finite_sampler_is_a_new_pass_at_each_iter_once_exhausted():
+    """As a DataLoader: an inference sampler's loader yields its full batches again on a second
+    ``iter()`` (detectron2's test_build_batch_dataloader_inference_incomplete_batch iterates twice);
+    a pass stopped halfway continues where it stopped."""
+    from modet.data import DatasetFromList, build_batch_data_loader
+    from modet.data.samplers import InferenceSampler
+
+    loader = build_batch_data_loader(DatasetFromList(list(range(47))), InferenceSampler(47), 8, num_workers=2)
+    first, second = list(iter(loader)), list(iter(loader))
+    assert len(first) == len(second) == len(loader) == 5  # floor(47 / 8)
+    assert [x for batch in second for x in batch] == list(range(40))
+    stream = iter(loader)
+    next(stream)
+    assert next(iter(loader)) == list(range(8, 16))  # not exhausted: it continues

@@ -92,7 +92,7 @@ class ResumableBatchLoader:
     portrait records, as detectron2's ``AspectRatioGroupedDataset``; otherwise consecutive
     records. ``loader_kwargs`` go to the ``DataLoader`` that maps records in ``num_workers``
     processes. A new ``iter()`` starts where the last one stopped (or where
-    ``load_state_dict`` says).
+    ``load_state_dict`` says); once a finite sampler's stream is exhausted, from its start.
     """
 
     def __init__(
@@ -198,3 +198,6 @@ class ResumableBatchLoader:
             bucket.clear()
             self._pending = sorted(item[:2] for b in buckets for item in b)
             yield batch if self.collate_fn is None else self.collate_fn(batch)
+        # A finite sampler's stream ran out (records left in buckets are dropped, as drop_last
+        # does): the next iter() is a new pass over it, as with a DataLoader.
+        self._position, self._pending = 0, []
