@@ -246,7 +246,7 @@ def demo_main(args: argparse.Namespace) -> dict[str, Any]:
     drawings = _draw_predictions(
         cfg, checkpoint, cfg.DATASETS.TEST[0], os.path.join(output_dir, "predictions"), args.num_vis
     )
-    metrics = {
+    metrics: dict[str, Any] = {
         **{task: {k: float(v) for k, v in res.items()} for task, res in results.items()},
         "iterations": int(cfg.SOLVER.MAX_ITER),
         "train_seconds": round(train_seconds, 1),
