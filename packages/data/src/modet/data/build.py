@@ -186,6 +186,8 @@ def build_batch_data_loader(
                 worker_init_fn=worker_init_reset_seed,
                 **kwargs,
             )
+        if sampler is None:
+            raise TypeError("build_batch_data_loader: a map-style dataset needs a sampler, got None")
         dataset = ToIterableDataset(dataset, sampler, shard_chunk_size=batch_size)
     elif sampler is not None:
         raise ValueError("sampler must be None if dataset is an IterableDataset")

@@ -86,8 +86,9 @@ class NumpySerializedList:
 
     def __init__(self, lst: list[Any]):
         buffers = [np.frombuffer(pickle.dumps(x, protocol=-1), dtype=np.uint8) for x in lst]
-        self._addr = np.cumsum(np.asarray([len(b) for b in buffers], dtype=np.int64))
-        self._lst = np.concatenate(buffers) if buffers else np.zeros(0, dtype=np.uint8)
+        # Any: numpy arrays here, torch tensors in TorchSerializedList
+        self._addr: Any = np.cumsum(np.asarray([len(b) for b in buffers], dtype=np.int64))
+        self._lst: Any = np.concatenate(buffers) if buffers else np.zeros(0, dtype=np.uint8)
 
     def __len__(self) -> int:
         return len(self._addr)
@@ -144,10 +145,10 @@ class DatasetFromList(data.Dataset):
         if not (isinstance(serialize, bool) or callable(serialize)):
             raise TypeError(f"DatasetFromList: serialize must be a bool or a callable, got {type(serialize).__name__}")
         self._serialize = serialize is not False
-        if serialize is True:
-            serialize = _default_serialize_method
-        if self._serialize:
+        if callable(serialize):
             self._lst = serialize(self._lst)
+        elif serialize:
+            self._lst = _default_serialize_method(self._lst)
 
     def __len__(self) -> int:
         return len(self._lst)

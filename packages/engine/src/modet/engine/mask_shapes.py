@@ -9,7 +9,7 @@ is one outer ring and the rings of its holes, in pixel coordinates (x right, y d
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, cast
 
 import contourpy
 import numpy as np
@@ -59,7 +59,9 @@ def trace_regions(mask: np.ndarray) -> list[Region]:
     x = np.arange(width, dtype=np.float64) - 0.5
     y = np.arange(height, dtype=np.float64) - 0.5
     generator = contourpy.contour_generator(x, y, padded, fill_type=contourpy.FillType.OuterOffset)
-    points_per_polygon, offsets_per_polygon = generator.filled(0.5, 2.0)
+    # contourpy types filled() as the union over all fill types; OuterOffset gives (points, offsets)
+    filled = cast(tuple[list[np.ndarray], list[np.ndarray]], generator.filled(0.5, 2.0))
+    points_per_polygon, offsets_per_polygon = filled
     regions = []
     for points, offsets in zip(points_per_polygon, offsets_per_polygon):
         rings = [points[start:end] for start, end in itertools.pairwise(offsets)]

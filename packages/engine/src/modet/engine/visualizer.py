@@ -15,7 +15,7 @@ import math
 import os
 from collections.abc import Sequence
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
 import matplotlib.colors as mplc
@@ -28,6 +28,9 @@ from PIL import Image
 from modet.structures import BitMasks, Boxes, BoxMode, Keypoints, PolygonMasks, RotatedBoxes
 
 from .colormap import random_color
+
+if TYPE_CHECKING:
+    from matplotlib.typing import LineStyleType
 from .mask_shapes import GenericMask, trace_regions
 
 __all__ = ["ColorMode", "GenericMask", "VisImage", "Visualizer", "create_text_labels"]
@@ -54,7 +57,7 @@ class ColorMode(Enum):
 
 def create_text_labels(
     classes: Sequence[int] | None,
-    scores: Sequence[float] | None,
+    scores: Sequence[float] | np.ndarray | None,
     class_names: Sequence[str] | None,
     is_crowd: Sequence[bool] | None = None,
 ) -> list[str] | None:
@@ -181,7 +184,7 @@ class Visualizer:
             colors = [self._jitter(c) if jittering else _rgb(c) for c in base]
             alpha = 0.8
         if self._instance_mode == ColorMode.IMAGE_BW:
-            keep = _numpy(fields["pred_masks"]).any(axis=0) if "pred_masks" in fields else None
+            keep = np.asarray(_numpy(fields["pred_masks"]).any(axis=0)) if "pred_masks" in fields else None
             self.output.reset_image(self._create_grayscale_image(keep))
             alpha = 0.3
         return self.overlay_instances(
@@ -546,7 +549,7 @@ class Visualizer:
         rotated_box: Sequence[float],
         alpha: float = 0.5,
         edge_color: Any = "g",
-        line_style: str = "-",
+        line_style: LineStyleType = "-",
         label: str | None = None,
     ) -> VisImage:
         """A (cx, cy, w, h, angle) box, counter-clockwise in degrees; its top edge is dashed."""
@@ -577,7 +580,7 @@ class Visualizer:
         x_data: Sequence[float],
         y_data: Sequence[float],
         color: Any,
-        linestyle: str = "-",
+        linestyle: LineStyleType = "-",
         linewidth: float | None = None,
     ) -> VisImage:
         linewidth = max(self._default_font_size / 3 if linewidth is None else linewidth, 1)
@@ -688,7 +691,7 @@ class Visualizer:
         """The colour moved by a random step of length 0.5 in RGB space (tells same-class instances apart)."""
         step = np.random.rand(3)
         step = step / np.linalg.norm(step) * 0.5
-        return tuple(np.clip(step + np.array(_rgb(color)), 0, 1).tolist())  # type: ignore[return-value]
+        return tuple(np.clip(step + np.array(_rgb(color)), 0, 1).tolist())
 
     def _create_grayscale_image(self, mask: np.ndarray | None = None) -> np.ndarray:
         """The image in grey, except the pixels of ``mask`` which keep their colour."""
@@ -703,7 +706,7 @@ class Visualizer:
             raise ValueError(f"brightness_factor must be in [-1, 1], got {brightness_factor}")
         hue, lightness, saturation = colorsys.rgb_to_hls(*_rgb(color))
         lightness = min(max(lightness * (1 + brightness_factor), 0.0), 1.0)
-        return tuple(np.clip(colorsys.hls_to_rgb(hue, lightness, saturation), 0.0, 1.0).tolist())  # type: ignore[return-value]
+        return tuple(np.clip(colorsys.hls_to_rgb(hue, lightness, saturation), 0.0, 1.0).tolist())
 
     def _convert_boxes(self, boxes: Any) -> np.ndarray:
         if isinstance(boxes, (Boxes, RotatedBoxes)):

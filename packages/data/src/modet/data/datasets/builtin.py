@@ -8,6 +8,7 @@ is read until a dataset is asked for.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -101,12 +102,13 @@ def register_all_coco(root: str) -> None:
 
         # "separated" (Panoptic FPN): instances as in detection plus a stuff-only semantic map
         separated, stuff_only = f"{name}_separated", f"{name}_stuffonly"
-        DatasetCatalog.register(
-            separated,
-            lambda i=instances_json, r=image_root, n=separated, s=semantic_root: _merge_by_file_name(
-                load_coco_json(i, r, n), load_sem_seg(s, r)
-            ),
-        )
+
+        def load_separated(
+            i: str = instances_json, r: str = image_root, n: str = separated, s: str = semantic_root
+        ) -> list[dict[str, Any]]:
+            return _merge_by_file_name(load_coco_json(i, r, n), load_sem_seg(s, r))
+
+        DatasetCatalog.register(separated, load_separated)
         MetadataCatalog.get(separated).set(
             **panoptic_files,
             sem_seg_root=semantic_root,
@@ -115,7 +117,7 @@ def register_all_coco(root: str) -> None:
             ignore_label=_PANOPTIC_IGNORE_LABEL,
             **builtin_metadata("coco_panoptic_separated"),
         )
-        DatasetCatalog.register(stuff_only, lambda s=semantic_root, r=image_root: load_sem_seg(s, r))
+        DatasetCatalog.register(stuff_only, functools.partial(load_sem_seg, semantic_root, image_root))
         MetadataCatalog.get(stuff_only).set(
             sem_seg_root=semantic_root,
             image_root=image_root,

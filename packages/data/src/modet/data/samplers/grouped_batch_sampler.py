@@ -22,15 +22,15 @@ class GroupedBatchSampler(BatchSampler):
     def __init__(self, sampler: Sampler, group_ids: Sequence[int], batch_size: int) -> None:
         if not isinstance(sampler, Sampler):
             raise ValueError(f"sampler should be a torch.utils.data.Sampler, got {type(sampler).__name__}")
-        group_ids = np.asarray(group_ids)
-        if group_ids.ndim != 1:
-            raise ValueError(f"group_ids must be one id per sample (1-D), got shape {group_ids.shape}")
+        group_array = np.asarray(group_ids)
+        if group_array.ndim != 1:
+            raise ValueError(f"group_ids must be one id per sample (1-D), got shape {group_array.shape}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.sampler = sampler
-        self.group_ids = group_ids
+        self.group_ids = group_array
         self.batch_size = batch_size
-        self.buffer_per_group: dict[int, list[int]] = {int(g): [] for g in np.unique(group_ids)}
+        self.buffer_per_group: dict[int, list[int]] = {int(g): [] for g in np.unique(group_array)}
 
     def __iter__(self) -> Iterator[list[int]]:
         for index in self.sampler:

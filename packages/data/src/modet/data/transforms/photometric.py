@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image
@@ -48,5 +48,6 @@ class PILColorTransform(ColorTransform):
     the uint8 numpy image is converted on the way in and out."""
 
     def apply_image(self, img: np.ndarray) -> np.ndarray:
-        result: Any = self.op(Image.fromarray(img))
+        pil_op = cast(Callable[[Image.Image], Any], self.op)  # this class's op takes a PIL image
+        result = pil_op(Image.fromarray(img))
         return np.asarray(result)

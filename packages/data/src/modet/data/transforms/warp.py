@@ -19,7 +19,13 @@ class ExtentTransform(Transform):
     """Map the rectangle ``src_rect = (x0, y0, x1, y1)`` of the image onto an image of
     ``output_size = (h, w)`` (Pillow's EXTENT transform); what lies outside is ``fill``."""
 
-    def __init__(self, src_rect: Sequence[float], output_size: Sequence[int], interp: int = Image.BILINEAR, fill=0):
+    def __init__(
+        self,
+        src_rect: Sequence[float],
+        output_size: Sequence[int],
+        interp: int = Image.Resampling.BILINEAR.value,
+        fill=0,
+    ):
         if len(src_rect) != 4 or src_rect[2] <= src_rect[0] or src_rect[3] <= src_rect[1]:
             raise ValueError(
                 f"ExtentTransform: src_rect must be (x0, y0, x1, y1) with x1 > x0, y1 > y0; got {src_rect}"
@@ -33,7 +39,7 @@ class ExtentTransform(Transform):
         pil = Image.fromarray(img[:, :, 0] if single_channel else img)
         resample = self.interp if interp is None else interp
         out = np.asarray(
-            pil.transform((w, h), Image.EXTENT, data=self.src_rect, resample=resample, fillcolor=self.fill)
+            pil.transform((w, h), Image.Transform.EXTENT, data=self.src_rect, resample=resample, fillcolor=self.fill)
         )
         return out[:, :, None] if single_channel else out
 
@@ -46,7 +52,7 @@ class ExtentTransform(Transform):
         return coords
 
     def apply_segmentation(self, segmentation: np.ndarray) -> np.ndarray:
-        return self.apply_image(segmentation, interp=Image.NEAREST)
+        return self.apply_image(segmentation, interp=Image.Resampling.NEAREST.value)
 
 
 _ALIGNED_MODES = ("linear", "bilinear", "bicubic")
@@ -87,7 +93,7 @@ class ScaleTransform(Transform):
         return ScaleTransform(self.new_h, self.new_w, self.h, self.w, self.interp)
 
 
-def _rotation_matrix(center: Sequence[float], angle: float) -> np.ndarray:
+def _rotation_matrix(center: Sequence[float] | np.ndarray, angle: float) -> np.ndarray:
     """The 2x3 affine map rotating by ``angle`` degrees counter-clockwise (as seen on the
     image, y down) about ``center`` (OpenCV's ``getRotationMatrix2D`` at scale 1)."""
     cos, sin = np.cos(np.deg2rad(angle)), np.sin(np.deg2rad(angle))
@@ -104,18 +110,18 @@ def warp_affine(img: np.ndarray, matrix: np.ndarray, out_w: int, out_h: int, nea
     src_y = inverse[1, 0] * xs + inverse[1, 1] * ys + inverse[1, 2]
     h, w = img.shape[:2]
     source = img.astype(np.float64)
-    trailing = (None,) * (img.ndim - 2)
+    trailing = (..., *(None,) * (img.ndim - 2))  # index that appends the channel axes
 
     def sample(yi: np.ndarray, xi: np.ndarray) -> np.ndarray:
         inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
         values = source[np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]
-        return values * inside[(..., *trailing)]
+        return values * inside[trailing]
 
     if nearest:
         out = sample(np.floor(src_y + 0.5).astype(np.int64), np.floor(src_x + 0.5).astype(np.int64))
     else:
         x0, y0 = np.floor(src_x), np.floor(src_y)
-        fx, fy = (src_x - x0)[(..., *trailing)], (src_y - y0)[(..., *trailing)]
+        fx, fy = (src_x - x0)[trailing], (src_y - y0)[trailing]
         x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
         out = (
             sample(y0, x0) * (1 - fx) * (1 - fy)
