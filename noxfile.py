@@ -22,7 +22,7 @@ CONSTRAINTS = str(ROOT / "constraints.txt")
 LOCAL_WHEELS = Path("/opt/pypi-more/files")
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["tests", "integration", "build", "plugin_guide", "detectron2_tests"]
+nox.options.sessions = ["lint", "tests", "integration", "build", "plugin_guide", "detectron2_tests"]
 nox.options.reuse_existing_virtualenvs = False
 
 
