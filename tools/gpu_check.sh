@@ -7,7 +7,7 @@
 #   tools/gpu_check.sh run       # on the GPU machine, from the repository root; results in $OUT
 #
 # The GPU machine has its own torch and no network: modet's packages and the few dependencies
-# its image lacks (yacs, omegaconf, pycocotools) travel as wheels and install with --no-deps.
+# its image lacks (yacs, omegaconf, pycocotools, iopath) travel as wheels and install with --no-deps.
 set -uo pipefail
 PACKAGES="core structures ops modeling checkpoint model-zoo data evaluation engine"
 
@@ -15,7 +15,7 @@ prepare() {
     rm -rf .whl && mkdir -p .whl
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-        -d .whl yacs omegaconf pycocotools
+        -d .whl yacs omegaconf pycocotools iopath
     for package in $PACKAGES; do uv build -q --wheel -o .whl "packages/$package"; done
     ls .whl
 }
@@ -43,7 +43,7 @@ run() {
     echo "== 2. the main job on CUDA with AMP (float16, loss scaler)"
     timeout 240 python3 -m modet.engine.cli demo --device "$DEVICE" --iters "$ITERS" --num-threads 0 --output /tmp/demo_amp \
         SOLVER.AMP.ENABLED True 2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -40 | tee "$OUT/demo_amp.log" || status=1
-    cp /tmp/demo_amp/metrics.json "$OUT/demo_amp_metrics.json" 2>/dev/null
+    cp /tmp/demo_amp/results.json "$OUT/demo_amp_results.json" 2>/dev/null
 
     echo "== 3. Mask R-CNN R50-FPN benchmark"
     timeout 200 python3 packages/modeling/benchmarks/bench_rcnn.py --device "$DEVICE" --iters "${GPU_CHECK_BENCH_ITERS:-10}" 2>&1 | tee "$OUT/bench.txt" || status=1
