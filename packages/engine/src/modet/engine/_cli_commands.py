@@ -150,7 +150,8 @@ def info_arguments(parser: argparse.ArgumentParser) -> None:
     set_examples(parser, "modet info", "modet info --json")
 
 
-def _modet_distributions() -> list[tuple[str, str]]:
+def installed_modet_distributions() -> list[tuple[str, str]]:
+    """(name, version) of each installed modet distribution, sorted by name."""
     found = {}
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"] or ""
@@ -172,7 +173,7 @@ def collect_info() -> dict[str, Any]:
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "cuda_available": torch.cuda.is_available(),
-        "packages": [{"name": n, "version": v} for n, v in _modet_distributions()],
+        "packages": [{"name": n, "version": v} for n, v in installed_modet_distributions()],
         "plugins": [{"name": p.name, "distribution": p.distribution, "version": p.version} for p in list_plugins()],
         "components": [{"kind": e.kind, "name": e.name, "provider": e.provider} for e in get_registry().entries()],
     }

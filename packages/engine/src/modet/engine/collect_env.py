@@ -4,13 +4,14 @@ for bug reports and the top of training logs."""
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import os
 import platform
 import sys
 
 import numpy as np
 import torch
+
+from ._cli_commands import installed_modet_distributions
 
 __all__ = ["collect_env_info"]
 
@@ -26,15 +27,6 @@ def _version_of(module_name: str) -> str | None:
     return str(getattr(module, "__version__", "unknown"))
 
 
-def _modet_distributions() -> list[tuple[str, str]]:
-    found = {}
-    for dist in importlib.metadata.distributions():
-        name = dist.metadata["Name"] or ""
-        if name.lower().replace("_", "-").startswith("modet"):
-            found[name] = dist.version
-    return sorted(found.items())
-
-
 def collect_env_info() -> str:
     """Platform, Python, numpy, every installed modet distribution, torch (build, CUDA, devices)
     and the optional libraries, one ``name  value`` row each."""
@@ -44,7 +36,7 @@ def collect_env_info() -> str:
         ("platform", platform.platform()),
         ("numpy", np.__version__),
     ]
-    rows += [(name, version) for name, version in _modet_distributions()]
+    rows += [(name, version) for name, version in installed_modet_distributions()]
     rows += [
         ("PyTorch", f"{torch.__version__} @{os.path.dirname(torch.__file__)}"),
         ("PyTorch debug build", str(torch.version.debug)),
