@@ -15,12 +15,16 @@ from packaging.requirements import Requirement
 PACKAGES = Path(__file__).resolve().parents[2]
 
 
+# The detectron2 drop-in claims the `detectron2` import name: installed on request, not by `modet`.
+NOT_IN_MODET = {"modet", "modet-detectron2"}
+
+
 def _packages() -> dict[str, str]:
-    """Distribution name -> import name of every package under packages/ but this one."""
+    """Distribution name -> import name of every package under packages/ that `modet` installs."""
     found = {}
     for pyproject in sorted(PACKAGES.glob("*/pyproject.toml")):
         name = re.search(r'^name = "([^"]+)"', pyproject.read_text(), re.M).group(1)  # no tomllib on 3.10
-        if name != "modet":
+        if name not in NOT_IN_MODET:
             src = pyproject.parent / "src"
             top = next(p for p in src.iterdir() if p.is_dir() and not p.name.endswith(".egg-info"))
             sub = [p.name for p in top.iterdir() if (p / "__init__.py").exists()]

@@ -317,7 +317,7 @@ def convert_to_coco_json(dataset_name: str, output_file: str | os.PathLike[str],
         logger.info("Using the cached COCO-format annotations of %s in %s", dataset_name, output_file)
         return output_file
     os.makedirs(os.path.dirname(output_file) or ".", exist_ok=True)
-    tmp = output_file + ".tmp"
+    tmp = f"{output_file}.{os.getpid()}.tmp"  # each process its own: several may convert at once
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(convert_to_coco_dict(dataset_name), f)
     os.replace(tmp, output_file)

@@ -192,8 +192,8 @@ def generate_shapes_dataset(
         for image_id in range(1, count + 1):
             image, label_map, objects = _make_image(rng)
             file_name = f"{image_id:05d}.png"
-            Image.fromarray(image).save(os.path.join(split_paths["image_root"], file_name))
-            Image.fromarray(label_map).save(os.path.join(split_paths["sem_seg_root"], file_name))
+            _save_png(image, os.path.join(split_paths["image_root"], file_name))
+            _save_png(label_map, os.path.join(split_paths["sem_seg_root"], file_name))
             images.append({"id": image_id, "file_name": file_name, "height": image.shape[0], "width": image.shape[1]})
             for obj in objects:
                 annotations.append(_coco_annotation(obj, len(annotations) + 1, image_id))
@@ -203,14 +203,30 @@ def generate_shapes_dataset(
             "annotations": annotations,
             "categories": categories,
         }
-        tmp = split_paths["json_file"] + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(coco, f)
-        os.replace(tmp, split_paths["json_file"])
-    with open(manifest, "w", encoding="utf-8") as f:
-        json.dump(params, f)
+        _write_json(coco, split_paths["json_file"])
+    _write_json(params, manifest)
     logger.info("Generated the shapes dataset in %s (%d train, %d val images)", root, num_train, num_val)
     return paths
+
+
+def _unique_temporary(path: str) -> str:
+    """A temporary name beside ``path`` that no other process writing ``path`` uses."""
+    return f"{path}.{os.getpid()}.tmp"
+
+
+def _save_png(pixels: np.ndarray, path: str) -> None:
+    # Written whole, then renamed: several processes (one per DDP rank) may generate the same
+    # dataset at once, and none may read a file another is still writing.
+    tmp = _unique_temporary(path)
+    Image.fromarray(pixels).save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def _write_json(value: Any, path: str) -> None:
+    tmp = _unique_temporary(path)
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(value, f)
+    os.replace(tmp, path)
 
 
 def shapes_metadata() -> dict[str, Any]:
