@@ -317,8 +317,19 @@ def convert_to_coco_json(dataset_name: str, output_file: str | os.PathLike[str],
         logger.info("Using the cached COCO-format annotations of %s in %s", dataset_name, output_file)
         return output_file
     os.makedirs(os.path.dirname(output_file) or ".", exist_ok=True)
-    tmp = f"{output_file}.{os.getpid()}.tmp"  # each process its own: several may convert at once
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(convert_to_coco_dict(dataset_name), f)
-    os.replace(tmp, output_file)
+    write_json_whole(convert_to_coco_dict(dataset_name), output_file)
     return output_file
+
+
+def unique_temporary(path: str) -> str:
+    """A temporary name beside ``path`` that no other process writing ``path`` uses."""
+    return f"{path}.{os.getpid()}.tmp"
+
+
+def write_json_whole(value: Any, path: str) -> None:
+    """Write ``value`` as JSON under a temporary name, then rename it to ``path``: several processes
+    (one per DDP rank) may write the same file at once, and none may read half of it."""
+    tmp = unique_temporary(path)
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(value, f)
+    os.replace(tmp, path)

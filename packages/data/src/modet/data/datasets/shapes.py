@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..catalog import DatasetCatalog, MetadataCatalog
-from .coco import load_sem_seg, register_coco_instances
+from .coco import load_sem_seg, register_coco_instances, unique_temporary, write_json_whole
 
 __all__ = [
     "SHAPES_CATEGORIES",
@@ -203,29 +203,16 @@ def generate_shapes_dataset(
             "annotations": annotations,
             "categories": categories,
         }
-        _write_json(coco, split_paths["json_file"])
-    _write_json(params, manifest)
+        write_json_whole(coco, split_paths["json_file"])
+    write_json_whole(params, manifest)
     logger.info("Generated the shapes dataset in %s (%d train, %d val images)", root, num_train, num_val)
     return paths
 
 
-def _unique_temporary(path: str) -> str:
-    """A temporary name beside ``path`` that no other process writing ``path`` uses."""
-    return f"{path}.{os.getpid()}.tmp"
-
-
 def _save_png(pixels: np.ndarray, path: str) -> None:
-    # Written whole, then renamed: several processes (one per DDP rank) may generate the same
-    # dataset at once, and none may read a file another is still writing.
-    tmp = _unique_temporary(path)
+    # Written whole, then renamed, as write_json_whole: DDP ranks may generate one dataset at once.
+    tmp = unique_temporary(path)
     Image.fromarray(pixels).save(tmp, format="PNG")
-    os.replace(tmp, path)
-
-
-def _write_json(value: Any, path: str) -> None:
-    tmp = _unique_temporary(path)
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f)
     os.replace(tmp, path)
 
 
