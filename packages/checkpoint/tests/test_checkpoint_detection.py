@@ -261,6 +261,7 @@ def _load_on_two_workers(rank: int, folder: str) -> None:
         path = f"{folder}/m.pth" if rank == 0 else f"{folder}/not-on-this-worker.pth"
         DetectionCheckpointer(ddp).load(path)
         torch.save(ddp.module.state_dict(), f"{folder}/loaded-{rank}.pt")
+        dist.barrier()  # neither closes its connection while the other may still be reading
     finally:
         dist.destroy_process_group()
 

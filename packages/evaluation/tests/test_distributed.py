@@ -45,6 +45,9 @@ def _worker(rank, world_size, init_file, gt_json, result_file):
                 json.dump(results, f)
         else:
             assert results == {}
+        # rank 1 returns right after sending its shard; closing its connection before rank 0
+        # has read everything aborts gloo (SIGABRT), so both wait here first
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

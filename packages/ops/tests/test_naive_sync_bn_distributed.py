@@ -19,6 +19,7 @@ def _worker(rank, folder, inputs):
             out.pow(2).sum().backward()
             result = [out.detach(), bn.running_mean, bn.running_var, x.grad]
             torch.save(result, f"{folder}/{mode or 'equal'}-{rank}.pt")
+        dist.barrier()  # neither closes its connection while the other may still be reading
     finally:
         dist.destroy_process_group()
 

@@ -121,6 +121,7 @@ def _distributed_worker(
     comm.synchronize()
     try:
         main_func(*args)
+        comm.synchronize()  # no process closes its connections while another may still be reading
     finally:
         comm.reset_process_groups()
         dist.destroy_process_group()
@@ -144,6 +145,8 @@ def _run_under_env_launcher(
     comm.synchronize()
     try:
         main_func(*args)
+        if created:
+            comm.synchronize()  # no process closes its connections while another may still be reading
     finally:
         if created:
             comm.reset_process_groups()
