@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from modet.core.config import CfgNode, configurable
 from modet.core.events import get_event_storage
-from modet.ops import CycleBatchNormList, ShapeSpec, batched_nms, cat, get_norm, sigmoid_focal_loss_jit
+from modet.ops import CycleBatchNormList, ShapeSpec, batched_nms, cat, first_rows, get_norm, sigmoid_focal_loss_jit
 from modet.structures import Boxes, ImageList, Instances
 
 from ..anchor_generator import build_anchor_generator
@@ -219,7 +219,7 @@ class RetinaNet(DenseDetector):
             anchors, box_cls, box_delta, self.test_score_thresh, self.test_topk_candidates, image_size
         )
         keep = batched_nms(pred.pred_boxes.tensor, pred.scores, pred.pred_classes, self.test_nms_thresh)
-        return pred[keep[: self.max_detections_per_image]]
+        return pred[first_rows(keep, self.max_detections_per_image)]
 
 
 class RetinaNetHead(nn.Module):
