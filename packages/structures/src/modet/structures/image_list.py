@@ -63,9 +63,8 @@ class ImageList:
                 size_divisibility = padding_constraints["size_divisibility"]
         if size_divisibility > 1:
             stride = size_divisibility
-            # rounded up as ``x + (-x) % stride``: torch.export (2.7) proves such padding >= 0
-            max_h = max_h + (-max_h) % stride
-            max_w = max_w + (-max_w) % stride
+            max_h = (max_h + stride - 1) // stride * stride
+            max_w = (max_w + stride - 1) // stride * stride
 
         if len(tensors) == 1:
             # F.pad is slightly faster than filling a new batch for a single image
