@@ -11,11 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
 from modet.engine.cli import main
-from modet.export import load
+from modet.export import DETECTION_EXPORT_MIN_TORCH, ExportError, detection_export_supported, export_program, load
 from modet.modeling import META_ARCH_REGISTRY
 from modet_test_support.parity import FIXTURES, assert_outputs_match, build_parity_model, load_case, load_inputs
 
@@ -23,6 +24,9 @@ CASE = "faster_rcnn_R_50_FPN"
 SMALL = ["INPUT.MIN_SIZE_TEST", "160", "INPUT.MAX_SIZE_TEST", "224"]
 
 
+@pytest.mark.skipif(
+    not detection_export_supported(), reason=f"exporting detection models needs torch >= {DETECTION_EXPORT_MIN_TORCH}"
+)
 def test_the_installed_modet_command_exports_an_onnx_file_that_reproduces_detectron2(tmp_path):
     """The `modet` console script of this environment (nox installs modet-export[onnx,cli], not
     editable), run as a user would: loads MODEL.WEIGHTS, writes the file, its schema and a passing report."""
@@ -103,3 +107,12 @@ def test_modet_export_errors_are_one_line(tmp_path, capsys):
     argv = ["export", "--config-file", str(config), "--format", "program", "--output", str(tmp_path / "o")]
     assert main([*argv, "--sample-image", str(tmp_path / "file")]) == 1
     assert "cannot read --sample-image" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(detection_export_supported(), reason="the advice is for older torch (nox -s floors runs it)")
+def test_on_older_torch_a_detection_model_export_says_which_torch_it_needs(tmp_path):
+    model = build_parity_model(CASE)
+    sample = [{"image": torch.randint(0, 256, (3, 224, 288), dtype=torch.uint8)}]
+    with pytest.raises(ExportError, match=f"older than {DETECTION_EXPORT_MIN_TORCH}.*upgrade torch"):
+        export_program(model, sample, tmp_path / "model.pt2")
+    assert not (tmp_path / "model.pt2").exists()

@@ -8,18 +8,29 @@ write one file whose image height and width are dynamic, with a JSON schema besi
 from importlib.metadata import version as _distribution_version
 
 from .adapter import TracingAdapter
-from .exporting import MAX_IMAGE_SIDE, ONNX_OPSET, ExportError, export_onnx, export_program, min_image_side
+from .exporting import (
+    DETECTION_EXPORT_MIN_TORCH,
+    MAX_IMAGE_SIDE,
+    ONNX_OPSET,
+    ExportError,
+    detection_export_supported,
+    export_onnx,
+    export_program,
+    min_image_side,
+)
 from .runtime import ExportedModel, load
 from .schema import flatten_outputs, read_schema, unflatten_outputs
 
 __version__ = _distribution_version("modet-export")  # the one source of the version is pyproject.toml
 
 __all__ = [
+    "DETECTION_EXPORT_MIN_TORCH",
     "MAX_IMAGE_SIDE",
     "ONNX_OPSET",
     "ExportError",
     "ExportedModel",
     "TracingAdapter",
+    "detection_export_supported",
     "export_onnx",
     "export_program",
     "flatten_outputs",

@@ -14,12 +14,29 @@ from torch import nn
 from .adapter import TracingAdapter
 from .schema import INPUT_NAMES, write_atomically, write_schema
 
-__all__ = ["MAX_IMAGE_SIDE", "ONNX_OPSET", "ExportError", "export_onnx", "export_program", "min_image_side"]
+__all__ = [
+    "DETECTION_EXPORT_MIN_TORCH",
+    "MAX_IMAGE_SIDE",
+    "ONNX_OPSET",
+    "ExportError",
+    "detection_export_supported",
+    "export_onnx",
+    "export_program",
+    "min_image_side",
+]
 
 # ONNX opset of the files export_onnx writes: RoiAlign's half_pixel mode (aligned=True) needs >= 16.
 ONNX_OPSET = 18
 # Image height and width are dynamic, from min_image_side(model) up to this.
 MAX_IMAGE_SIDE = 8192
+# The first torch whose torch.export proves the padding guards of detectron2's models (R-CNN,
+# RetinaNet, FPN segmentation) for every image size; 2.7 to 2.12 refuse them (nox -s floors).
+DETECTION_EXPORT_MIN_TORCH = "2.13"
+
+
+def detection_export_supported() -> bool:
+    """Whether this torch can export modet's detection models with dynamic image sizes."""
+    return torch.torch_version.TorchVersion(torch.__version__) >= DETECTION_EXPORT_MIN_TORCH
 
 
 class ExportError(RuntimeError):
@@ -87,6 +104,11 @@ def _export_error(stage: str, exc: BaseException, model: nn.Module) -> ExportErr
         parts.append(f"at {where}")
     if module:
         parts.append(f"in module {module}")
+    if not detection_export_supported():
+        parts.append(
+            f"torch {torch.__version__} is older than {DETECTION_EXPORT_MIN_TORCH}, the first that exports "
+            "detectron2's models with dynamic image sizes: upgrade torch"
+        )
     return ExportError("; ".join(parts))
 
 
