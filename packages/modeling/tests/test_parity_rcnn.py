@@ -61,3 +61,17 @@ def test_comparison_accepts_the_reference_and_rejects_changes():
     assert_proposals_match(dict(proposals), proposals)
     with pytest.raises(AssertionError, match="unmatched"):
         assert_proposals_match(dict(proposals, objectness_logits=proposals["objectness_logits"] * 1.01), proposals)
+
+
+def test_comparison_matches_thin_boxes_by_distance_not_iou():
+    """A box thinner than a pixel moved by 0.005 px has IoU 0.6 yet is within the box tolerance."""
+    thin = {
+        "image_size": [400, 600],
+        "proposal_boxes": torch.tensor([[0.0, 0.0, 177.55, 0.0122], [10.0, 10.0, 50.0, 60.0]]),
+        "objectness_logits": torch.tensor([-0.5, 0.3]),
+    }
+    nudged = torch.tensor([[0.0, 0.0, 177.55, 0.0072], [10.0, 10.0, 50.0, 60.0]])
+    assert_proposals_match(dict(thin, proposal_boxes=nudged), thin)
+    wide_nudge = torch.tensor([[0.0, 0.0, 177.55, 0.0122], [10.0, 10.0, 50.0, 60.02]])
+    with pytest.raises(AssertionError, match="unmatched"):  # a real box still needs the tolerance
+        assert_proposals_match(dict(thin, proposal_boxes=wide_nudge), thin)

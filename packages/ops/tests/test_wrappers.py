@@ -7,6 +7,7 @@ from modet.ops import (
     BatchNorm2d,
     Conv2d,
     ConvTranspose2d,
+    FrozenBatchNorm2d,
     Linear,
     cat,
     cross_entropy,
@@ -35,6 +36,49 @@ def test_conv2d_applies_norm_then_activation():
         "norm.weight",
         "weight",
     ]
+
+
+def test_conv2d_folds_a_frozen_norm_into_its_weights():
+    torch.manual_seed(0)
+    norm = FrozenBatchNorm2d(4)
+    for name in ("weight", "bias", "running_mean"):
+        getattr(norm, name).normal_()
+    norm.running_var.uniform_(0.5, 2.0)
+    conv = Conv2d(3, 4, kernel_size=3, padding=1, bias=True, norm=norm, activation=F.relu)
+    x = torch.randn(2, 3, 5, 5)
+    expected = F.relu(norm(F.conv2d(x, conv.weight, conv.bias, padding=1)))
+    torch.testing.assert_close(conv(x), expected, rtol=1e-5, atol=1e-5)
+    # in training too, with gradients reaching the convolution's weights through the fold
+    conv(x.requires_grad_()).sum().backward()
+    assert conv.weight.grad is not None and x.grad is not None
+    assert sorted(conv.state_dict()) == [
+        "bias",
+        "norm.bias",
+        "norm.running_mean",
+        "norm.running_var",
+        "norm.weight",
+        "weight",
+    ]
+    with pytest.raises(ValueError, match="4 output channels has a norm of 5"):
+        Conv2d(3, 4, kernel_size=1, norm=FrozenBatchNorm2d(5))(x.detach())
+
+
+def test_conv2d_with_winograd_agrees_with_torch_in_inference_and_is_torchs_own_in_training():
+    torch.manual_seed(0)
+    conv = Conv2d(8, 16, kernel_size=3, padding=1, activation=F.relu, winograd=True)
+    plain = Conv2d(8, 16, kernel_size=3, padding=1, activation=F.relu)
+    plain.load_state_dict(conv.state_dict())
+    x = torch.randn(2, 8, 14, 14)
+    expected = F.relu(F.conv2d(x, conv.weight, conv.bias, padding=1))
+    with torch.no_grad():
+        winograd = conv(x)
+        torch.testing.assert_close(winograd, expected, rtol=1e-4, atol=1e-5)
+        if torch.backends.nnpack.is_available():
+            assert not torch.equal(winograd, expected)  # another algorithm: other roundings
+        assert torch.equal(plain(x), expected)  # off unless asked for
+        assert conv(x[:0]).shape == (0, 16, 14, 14)
+    out = conv(x)  # with autograd: torch's own convolution, differentiable
+    assert torch.equal(out, expected) and out.requires_grad
 
 
 def test_conv2d_empty_batch_keeps_output_shape():

@@ -56,13 +56,17 @@ class FrozenBatchNorm2d(nn.Module):
             )
         if x.requires_grad:
             # Affine form keeps the graph simple and lets autograd reach x only.
-            scale = self.weight * (self.running_var + self.eps).rsqrt()
-            bias = self.bias - self.running_mean * scale
+            scale, bias = self.scale_and_shift()
             shape = (1, -1) + (1,) * (x.dim() - 2)
             return x * scale.reshape(shape).to(x.dtype) + bias.reshape(shape).to(x.dtype)
         return F.batch_norm(
             x, self.running_mean, self.running_var, self.weight, self.bias, training=False, eps=self.eps
         )
+
+    def scale_and_shift(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This norm as ``x * scale + shift`` per channel; ``Conv2d`` folds it into its weights."""
+        scale = self.weight * (self.running_var + self.eps).rsqrt()
+        return scale, self.bias - self.running_mean * scale
 
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs

@@ -91,6 +91,7 @@ class FPN(Backbone):
                 padding=1,
                 bias=use_bias,
                 norm=get_norm(norm, out_channels),
+                winograd=True,
             )
             c2_xavier_fill(lateral_conv)
             c2_xavier_fill(output_conv)

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from modet.core.events import get_event_storage
-from modet.ops import ShapeSpec, batched_nms, first_rows, sigmoid_focal_loss_jit
+from modet.ops import Conv2d, ShapeSpec, batched_nms, first_rows, sigmoid_focal_loss_jit
 from modet.structures import Boxes, ImageList, Instances, pairwise_point_box_distance
 
 from ..anchor_generator import DefaultAnchorGenerator
@@ -233,7 +233,7 @@ class FCOSHead(RetinaNetHead):
         """The arguments of :class:`RetinaNetHead` except ``num_anchors`` (always 1)."""
         super().__init__(input_shape=input_shape, conv_dims=conv_dims, num_anchors=1, **kwargs)
         self._num_features = len(input_shape)
-        self.ctrness = nn.Conv2d(conv_dims[-1], 1, kernel_size=3, stride=1, padding=1)
+        self.ctrness = Conv2d(conv_dims[-1], 1, kernel_size=3, stride=1, padding=1, winograd=True)
         nn.init.normal_(self.ctrness.weight, std=0.01)
         if self.ctrness.bias is not None:
             nn.init.constant_(self.ctrness.bias, 0)

@@ -13,7 +13,16 @@ from torch.nn import functional as F
 
 from modet.core.config import CfgNode, configurable
 from modet.core.events import get_event_storage
-from modet.ops import CycleBatchNormList, ShapeSpec, batched_nms, cat, first_rows, get_norm, sigmoid_focal_loss_jit
+from modet.ops import (
+    Conv2d,
+    CycleBatchNormList,
+    ShapeSpec,
+    batched_nms,
+    cat,
+    first_rows,
+    get_norm,
+    sigmoid_focal_loss_jit,
+)
 from modet.structures import Boxes, ImageList, Instances
 
 from ..anchor_generator import build_anchor_generator
@@ -265,15 +274,17 @@ class RetinaNetHead(nn.Module):
         first_channels = required_size(input_shape[0].channels, "RetinaNetHead: channels of the first feature")
         for in_channels, out_channels in zip([first_channels, *conv_dims], conv_dims):
             for subnet in (cls_subnet, bbox_subnet):
-                subnet.append(nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1))
+                subnet.append(Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1, winograd=True))
                 norm_layer = get_norm(norm, out_channels)
                 if norm_layer is not None:
                     subnet.append(norm_layer)
                 subnet.append(nn.ReLU())
         self.cls_subnet = nn.Sequential(*cls_subnet)
         self.bbox_subnet = nn.Sequential(*bbox_subnet)
-        self.cls_score = nn.Conv2d(conv_dims[-1], num_anchors * num_classes, kernel_size=3, stride=1, padding=1)
-        self.bbox_pred = nn.Conv2d(conv_dims[-1], num_anchors * 4, kernel_size=3, stride=1, padding=1)
+        self.cls_score = Conv2d(
+            conv_dims[-1], num_anchors * num_classes, kernel_size=3, stride=1, padding=1, winograd=True
+        )
+        self.bbox_pred = Conv2d(conv_dims[-1], num_anchors * 4, kernel_size=3, stride=1, padding=1, winograd=True)
 
         for modules in (self.cls_subnet, self.bbox_subnet, self.cls_score, self.bbox_pred):
             for layer in modules.modules():

@@ -158,6 +158,7 @@ class SemSegFPNHead(nn.Module):
                     bias=not norm,
                     norm=get_norm(norm, conv_dims),
                     activation=F.relu,
+                    winograd=True,
                 )
                 c2_msra_fill(conv)
                 head_ops.append(conv)

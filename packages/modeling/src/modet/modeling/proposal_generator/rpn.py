@@ -64,7 +64,9 @@ class StandardRPNHead(nn.Module):
 
     @staticmethod
     def _get_rpn_conv(in_channels: int, out_channels: int) -> Conv2d:
-        return Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1, activation=nn.ReLU())
+        return Conv2d(
+            in_channels, out_channels, kernel_size=3, stride=1, padding=1, activation=nn.ReLU(), winograd=True
+        )
 
     @classmethod
     def from_config(cls, cfg: CfgNode, input_shape: list[ShapeSpec]) -> dict[str, Any]:

@@ -60,6 +60,7 @@ class FastRCNNConvFCHead(nn.Sequential):
                 bias=not conv_norm,
                 norm=get_norm(conv_norm, conv_dim),
                 activation=nn.ReLU(),
+                winograd=True,
             )
             self.add_module(f"conv{k + 1}", conv)
             self.conv_norm_relus.append(conv)

@@ -179,7 +179,9 @@ class KRCNNConvDeconvUpsampleHead(BaseKeypointRCNNHead, nn.Sequential):  # type:
         in_channels = required_size(input_shape.channels, "KRCNNConvDeconvUpsampleHead: input_shape.channels")
 
         for idx, layer_channels in enumerate(conv_dims, 1):
-            self.add_module(f"conv_fcn{idx}", Conv2d(in_channels, layer_channels, 3, stride=1, padding=1))
+            self.add_module(
+                f"conv_fcn{idx}", Conv2d(in_channels, layer_channels, 3, stride=1, padding=1, winograd=True)
+            )
             self.add_module(f"conv_fcn_relu{idx}", nn.ReLU())
             in_channels = layer_channels
 

@@ -187,6 +187,7 @@ class MaskRCNNConvUpsampleHead(BaseMaskRCNNHead, nn.Sequential):  # type: ignore
                 bias=not conv_norm,
                 norm=get_norm(conv_norm, conv_dim),
                 activation=nn.ReLU(),
+                winograd=True,
             )
             self.add_module(f"mask_fcn{k + 1}", conv)
             self.conv_norm_relus.append(conv)
