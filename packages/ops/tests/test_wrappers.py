@@ -11,10 +11,8 @@ from modet.ops import (
     Linear,
     cat,
     cross_entropy,
-    first_rows,
     interpolate,
     move_device_like,
-    nms,
     nonzero_tuple,
     shapes_to_tensor,
 )
@@ -121,20 +119,3 @@ def test_cross_entropy_of_empty_input_is_zero_with_gradient():
     assert logits.grad.shape == (0, 5)
     logits = torch.tensor([[2.0, 0.0]])
     assert torch.allclose(cross_entropy(logits, torch.tensor([0])), F.cross_entropy(logits, torch.tensor([0])))
-
-
-def test_first_rows_is_a_slice_that_exports_after_nms():
-    x = torch.arange(10).reshape(5, 2)
-    assert torch.equal(first_rows(x, 3), x[:3])
-    assert torch.equal(first_rows(x, 9), x)  # fewer rows than asked: all of them
-    assert first_rows(x, 0).shape == (0, 2)
-
-    class TopAfterNms(torch.nn.Module):
-        def forward(self, boxes: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-            keep = nms(boxes, scores, 0.5)  # a data-dependent length
-            return first_rows(keep, 2)
-
-    boxes = torch.tensor([[0.0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]])
-    scores = torch.tensor([0.9, 0.8, 0.7, 0.6])
-    program = torch.export.export(TopAfterNms(), (boxes, scores), strict=False)
-    assert program.module()(boxes, scores).tolist() == [0, 2]

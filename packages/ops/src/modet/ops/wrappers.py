@@ -22,7 +22,6 @@ __all__ = [
     "cat",
     "cross_entropy",
     "empty_input_loss_func_wrapper",
-    "first_rows",
     "interpolate",
     "is_exporting",
     "move_device_like",
@@ -155,15 +154,6 @@ def nonzero_tuple(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
     if x.dim() == 0:
         return x.unsqueeze(0).nonzero().unbind(1)
     return x.nonzero(as_tuple=True)
-
-
-def first_rows(x: torch.Tensor, k: int) -> torch.Tensor:
-    """``x[:k]``, written so that ``torch.export`` traces it when ``len(x)`` depends on data.
-
-    Older torch.export (2.7) cannot decide ``len(x) < k`` for a data-dependent length (NMS
-    output) and refuses the plain slice; ``narrow`` by ``sym_min`` needs no such decision.
-    """
-    return x.narrow(0, 0, torch.sym_min(x.shape[0], k))
 
 
 def move_device_like(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:

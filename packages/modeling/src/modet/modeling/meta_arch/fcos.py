@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from modet.core.events import get_event_storage
-from modet.ops import Conv2d, ShapeSpec, batched_nms, first_rows, sigmoid_focal_loss_jit
+from modet.ops import Conv2d, ShapeSpec, batched_nms, sigmoid_focal_loss_jit
 from modet.structures import Boxes, ImageList, Instances, pairwise_point_box_distance
 
 from ..anchor_generator import DefaultAnchorGenerator
@@ -219,7 +219,7 @@ class FCOS(DenseDetector):
             anchors, box_cls, box_delta, self.test_score_thresh, self.test_topk_candidates, image_size
         )
         keep = batched_nms(pred.pred_boxes.tensor, pred.scores, pred.pred_classes, self.test_nms_thresh)
-        return pred[first_rows(keep, self.max_detections_per_image)]
+        return pred[keep[: self.max_detections_per_image]]
 
 
 class FCOSHead(RetinaNetHead):

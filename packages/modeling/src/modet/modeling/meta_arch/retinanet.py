@@ -19,7 +19,6 @@ from modet.ops import (
     ShapeSpec,
     batched_nms,
     cat,
-    first_rows,
     get_norm,
     sigmoid_focal_loss_jit,
 )
@@ -228,7 +227,7 @@ class RetinaNet(DenseDetector):
             anchors, box_cls, box_delta, self.test_score_thresh, self.test_topk_candidates, image_size
         )
         keep = batched_nms(pred.pred_boxes.tensor, pred.scores, pred.pred_classes, self.test_nms_thresh)
-        return pred[first_rows(keep, self.max_detections_per_image)]
+        return pred[keep[: self.max_detections_per_image]]
 
 
 class RetinaNetHead(nn.Module):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
-from modet.ops import batched_nms, cat, first_rows, is_exporting, move_device_like
+from modet.ops import batched_nms, cat, is_exporting, move_device_like
 from modet.structures import Boxes, Instances
 
 __all__ = ["add_ground_truth_to_proposals", "find_top_rpn_proposals"]
@@ -70,7 +70,7 @@ def find_top_rpn_proposals(
 
         keep = batched_nms(boxes.tensor, scores_per_img, levels, nms_thresh)
         # batched_nms returns indices by decreasing score, so this is the per-image top-k.
-        keep = first_rows(keep, post_nms_topk)
+        keep = keep[:post_nms_topk]
 
         result = Instances(image_size)
         result.proposal_boxes = boxes[keep]

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from modet.core.config import CfgNode, configurable
-from modet.ops import ShapeSpec, batched_nms_rotated, cat, first_rows, move_device_like
+from modet.ops import ShapeSpec, batched_nms_rotated, cat, move_device_like
 from modet.structures import Boxes, Instances, RotatedBoxes, pairwise_iou_rotated
 
 from ..box_regression import Box2BoxTransformRotated
@@ -86,7 +86,7 @@ def find_top_rrpn_proposals(
 
         keep = batched_nms_rotated(boxes.tensor, scores_per_img, levels, nms_thresh)
         # Indices come by decreasing score: this is the per-image top-k (not detectron1's per-batch one).
-        keep = first_rows(keep, post_nms_topk)
+        keep = keep[:post_nms_topk]
 
         result = Instances(image_size)
         result.proposal_boxes = boxes[keep]

@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from modet.core.config import configurable
 from modet.core.events import get_event_storage
-from modet.ops import ShapeSpec, batched_nms, cat, cross_entropy, first_rows, is_exporting, nonzero_tuple
+from modet.ops import ShapeSpec, batched_nms, cat, cross_entropy, is_exporting, nonzero_tuple
 from modet.structures import Boxes, Instances
 
 from ..backbone.backbone import required_size
@@ -127,7 +127,7 @@ def fast_rcnn_inference_single_image(
 
     keep = batched_nms(boxes, scores, filter_inds[:, 1], nms_thresh)
     if topk_per_image >= 0:
-        keep = first_rows(keep, topk_per_image)
+        keep = keep[:topk_per_image]
     boxes, scores, filter_inds = boxes[keep], scores[keep], filter_inds[keep]
 
     result = Instances(image_shape)

@@ -16,7 +16,7 @@ import torch
 
 from modet.core.config import configurable
 from modet.core.events import get_event_storage
-from modet.ops import ShapeSpec, batched_nms_rotated, first_rows
+from modet.ops import ShapeSpec, batched_nms_rotated
 from modet.structures import Instances, RotatedBoxes, pairwise_iou_rotated
 
 from ..box_regression import Box2BoxTransformRotated
@@ -110,7 +110,7 @@ def fast_rcnn_inference_single_image_rotated(
 
     keep = batched_nms_rotated(boxes, scores, filter_inds[:, 1], nms_thresh)
     if topk_per_image >= 0:
-        keep = first_rows(keep, topk_per_image)
+        keep = keep[:topk_per_image]
     boxes, scores, filter_inds = boxes[keep], scores[keep], filter_inds[keep]
 
     result = Instances(image_shape)
