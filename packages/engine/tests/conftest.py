@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 import torch
 
@@ -73,3 +75,17 @@ def fresh_plugin_state():
     plugins.reset_plugin_manager()
     yield
     plugins.reset_plugin_manager()
+
+
+@pytest.fixture(autouse=True)
+def _restore_the_modet_logger():
+    """setup_logger (DefaultTrainer, the CLI) stops "modet" propagating; later tests read caplog,
+    which before pytest 9 listens on the root logger only."""
+    logger = logging.getLogger("modet")
+    saved = logger.handlers[:], logger.propagate, logger.level
+    yield
+    for handler in logger.handlers:
+        if handler not in saved[0]:
+            handler.close()
+    logger.handlers[:], logger.propagate = saved[0], saved[1]
+    logger.setLevel(saved[2])
