@@ -3,6 +3,7 @@ import torch
 from torchvision.ops import roi_align as tv_roi_align
 
 from modet.ops import ROIAlign, roi_align
+from modet.ops.roi_align import _threads_for
 
 
 def _ramp(height=5, width=5):
@@ -75,3 +76,23 @@ def test_repr_lists_arguments():
         repr(ROIAlign((7, 7), 0.25, 0))
         == "ROIAlign(output_size=(7, 7), spatial_scale=0.25, sampling_ratio=0, aligned=True)"
     )
+
+
+def test_many_regions_are_pooled_on_torchs_threads_exactly_as_in_one_call():
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 40, 50)
+    xy = torch.rand(300, 2) * 150
+    rois = torch.cat([torch.randint(0, 2, (300, 1)).float(), xy, xy + torch.rand(300, 2) * 60 + 1], dim=1)
+    pooler = ROIAlign((7, 7), spatial_scale=0.25, sampling_ratio=0)
+    expected = tv_roi_align(x, rois, (7, 7), 0.25, 0, True)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)  # 300 regions: three parts of 100
+        with torch.no_grad():
+            assert _threads_for(x, rois) == 3 and _threads_for(x, rois[:40]) == 1
+            assert torch.equal(pooler(x, rois), expected)
+        features = x.clone().requires_grad_()  # training: one call, differentiable
+        pooled = pooler(features, rois)
+        assert torch.equal(pooled, expected) and pooled.requires_grad
+    finally:
+        torch.set_num_threads(threads)

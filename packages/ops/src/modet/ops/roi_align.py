@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 from torch import nn
 from torchvision.ops import roi_align
 
+from .wrappers import is_exporting
+
 __all__ = ["ROIAlign", "roi_align"]
+
+# Fewer regions than this per thread are not worth a thread's start-up.
+_MIN_ROIS_PER_THREAD = 32
 
 
 def check_roi_inputs(input: torch.Tensor, rois: torch.Tensor, roi_dim: int, op: str) -> None:
@@ -53,17 +61,41 @@ class ROIAlign(nn.Module):
         check_roi_inputs(input, rois, 5, "ROIAlign")
         if input.is_quantized:
             input = input.dequantize()
-        return roi_align(
-            input,
-            rois.to(dtype=input.dtype),
-            self.output_size,
-            self.spatial_scale,
-            self.sampling_ratio,
-            self.aligned,
+        rois = rois.to(dtype=input.dtype)
+        threads = _threads_for(input, rois)
+        if threads == 1:
+            return roi_align(input, rois, self.output_size, self.spatial_scale, self.sampling_ratio, self.aligned)
+        # torchvision's CPU kernel runs on one thread and releases the GIL: the regions are split
+        # between torch's threads, each region pooled exactly as in one call.
+        pooled = _executor(threads).map(
+            lambda part: roi_align(
+                input, part, self.output_size, self.spatial_scale, self.sampling_ratio, self.aligned
+            ),
+            rois.tensor_split(threads),
         )
+        return torch.cat(list(pooled))
 
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}(output_size={self.output_size}, spatial_scale={self.spatial_scale}, "
             f"sampling_ratio={self.sampling_ratio}, aligned={self.aligned})"
         )
+
+
+def _threads_for(input: torch.Tensor, rois: torch.Tensor) -> int:
+    """Threads to split a CPU inference ROIAlign over: torch's thread count, if the regions fill them."""
+    if (
+        input.device.type != "cpu"
+        or (torch.is_grad_enabled() and (input.requires_grad or rois.requires_grad))
+        or torch.jit.is_tracing()
+        or torch.jit.is_scripting()
+        or torch.compiler.is_compiling()
+        or is_exporting()
+    ):
+        return 1
+    return max(1, min(torch.get_num_threads(), len(rois) // _MIN_ROIS_PER_THREAD))
+
+
+@functools.cache
+def _executor(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(threads, thread_name_prefix="modet-roi-align")
