@@ -111,12 +111,13 @@ class Conv2d(nn.Conv2d):
         return x
 
     def _convolve(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        if self.winograd and _winograd_applies(x, weight, self):
+        padding = self.padding
+        if self.winograd and not isinstance(padding, str) and _winograd_applies(x, weight, self):
             # NNPACK's Winograd transform: 2-3x fewer multiplications for 3x3 stride-1 kernels,
             # the same result up to float rounding (about 1e-5 relative); torch itself prefers
             # oneDNN. modet's heads and FPN turn it on; a ResNet does not: through its fifty
             # layers the rounding grows until proposal corners move by more than 1e-2 px.
-            return torch._nnpack_spatial_convolution(x, weight, bias, list(self.padding), [1, 1])
+            return torch._nnpack_spatial_convolution(x, weight, bias, list(padding), [1, 1])
         return F.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
 
@@ -128,7 +129,6 @@ def _winograd_applies(x: torch.Tensor, weight: torch.Tensor, conv: nn.Conv2d) ->
         and conv.dilation == (1, 1)
         and conv.groups == 1
         and conv.padding_mode == "zeros"
-        and not isinstance(conv.padding, str)
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and x.shape[0] > 0
