@@ -28,10 +28,10 @@ from PIL import Image
 from modet.structures import BitMasks, Boxes, BoxMode, Keypoints, PolygonMasks, RotatedBoxes
 
 from .colormap import random_color
+from .mask_shapes import GenericMask, trace_regions
 
 if TYPE_CHECKING:
     from matplotlib.typing import LineStyleType
-from .mask_shapes import GenericMask, trace_regions
 
 __all__ = ["ColorMode", "GenericMask", "VisImage", "Visualizer", "create_text_labels"]
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torchvision.ops import roi_align
 
-from .wrappers import is_exporting
+from .wrappers import eager_cpu_inference
 
 __all__ = ["ROIAlign", "roi_align"]
 
@@ -84,14 +84,7 @@ class ROIAlign(nn.Module):
 
 def _threads_for(input: torch.Tensor, rois: torch.Tensor) -> int:
     """Threads to split a CPU inference ROIAlign over: torch's thread count, if the regions fill them."""
-    if (
-        input.device.type != "cpu"
-        or (torch.is_grad_enabled() and (input.requires_grad or rois.requires_grad))
-        or torch.jit.is_tracing()
-        or torch.jit.is_scripting()
-        or torch.compiler.is_compiling()
-        or is_exporting()
-    ):
+    if not eager_cpu_inference(input, rois):
         return 1
     return max(1, min(torch.get_num_threads(), len(rois) // _MIN_ROIS_PER_THREAD))
 

@@ -122,23 +122,31 @@ class Conv2d(nn.Conv2d):
 
 
 def _winograd_applies(x: torch.Tensor, weight: torch.Tensor, conv: nn.Conv2d) -> bool:
-    """A 3x3, stride-1, ungrouped fp32 CPU convolution in inference, outside export, tracing and autocast."""
+    """A 3x3, stride-1, ungrouped fp32 convolution in eager CPU inference, outside autocast."""
     return (
         weight.shape[2:] == (3, 3)
         and conv.stride == (1, 1)
         and conv.dilation == (1, 1)
         and conv.groups == 1
         and conv.padding_mode == "zeros"
-        and x.device.type == "cpu"
         and x.dtype == torch.float32
         and x.shape[0] > 0
-        and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+        and eager_cpu_inference(x, weight)
         and not torch.is_autocast_enabled("cpu")
+        and torch.backends.nnpack.is_available()
+    )
+
+
+def eager_cpu_inference(*tensors: torch.Tensor) -> bool:
+    """CPU tensors that autograd does not track, run eagerly (not traced, scripted, compiled or
+    exported): where modet may pick a faster CPU kernel that graphs and gradients would not see."""
+    return (
+        all(t.device.type == "cpu" for t in tensors)
+        and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
         and not torch.jit.is_tracing()
         and not torch.jit.is_scripting()
         and not torch.compiler.is_compiling()
         and not is_exporting()
-        and torch.backends.nnpack.is_available()
     )
 
 
