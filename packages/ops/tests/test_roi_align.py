@@ -96,3 +96,23 @@ def test_many_regions_are_pooled_on_torchs_threads_exactly_as_in_one_call():
         assert torch.equal(pooled, expected) and pooled.requires_grad
     finally:
         torch.set_num_threads(threads)
+
+
+def test_under_bfloat16_autocast_regions_are_pooled_in_float32_from_float32_boxes():
+    torch.manual_seed(0)
+    x = torch.randn(1, 8, 40, 50).bfloat16()
+    xy = torch.rand(300, 2) * 150 + 0.3
+    rois = torch.cat([torch.zeros(300, 1), xy, xy + torch.rand(300, 2) * 60 + 1], dim=1)
+    pooler = ROIAlign((7, 7), spatial_scale=0.25, sampling_ratio=0)
+    expected = tv_roi_align(x.float(), rois, (7, 7), 0.25, 0, True).bfloat16()
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)  # the threaded path too: autocast does not reach other threads
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            pooled = pooler(x, rois)
+    finally:
+        torch.set_num_threads(threads)
+    assert pooled.dtype == torch.bfloat16
+    assert torch.equal(pooled, expected)
+    # detectron2 rounds the boxes to the features' dtype first: corners move by up to 0.5 px here
+    assert not torch.equal(rois.bfloat16().float(), rois)

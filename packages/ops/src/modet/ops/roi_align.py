@@ -61,6 +61,11 @@ class ROIAlign(nn.Module):
         check_roi_inputs(input, rois, 5, "ROIAlign")
         if input.is_quantized:
             input = input.dequantize()
+        if input.dtype in (torch.float16, torch.bfloat16) and torch.is_autocast_enabled(input.device.type):
+            # As torchvision's autocast does, pool in float32 and return the features' dtype; but
+            # from float32 boxes (detectron2 rounds them to the features' dtype: a bfloat16 corner
+            # is off by up to 2 px at 500 px), and also on ROIAlign's threads, which autocast skips.
+            return self.forward(input.float(), rois.float()).to(input.dtype)
         rois = rois.to(dtype=input.dtype)
         threads = _threads_for(input, rois)
         if threads == 1:
