@@ -55,3 +55,14 @@ def modet_checkpoint_formats() -> list[Any]:
 @hookspec
 def modet_subcommands() -> dict[str, Any]:
     """Return ``{name: modet.engine.cli.Subcommand}``: the ``modet <name>`` commands this plugin adds."""
+
+
+@hookspec
+def modet_inference_modes() -> dict[str, Any]:
+    """Return ``{name: prepare}``: opt-in ways to run a built model in inference, which
+    ``DefaultPredictor`` picks by ``cfg.TEST.INFERENCE_MODE`` (``modet predict --inference-mode``).
+
+    ``prepare(model, cfg)`` gets the model in eval mode with its weights loaded and returns a
+    callable with the model's contract, ``list[dict] -> list[dict]``. modet-engine provides
+    "eager", "compile" and "bfloat16", modet-export "export" (``modet.engine.inference_modes``).
+    """

@@ -295,6 +295,32 @@ def call_hook(
     return call.outputs
 
 
+def collect_named(
+    hook_name: str, expected: type | tuple[type, ...], what: str, pm: ModetPluginManager
+) -> dict[str, Any]:
+    """Merge the ``{name: value}`` dicts a hook's implementations return into one.
+
+    A value that is not an instance of ``expected`` is a ``TypeError``, and a name two plugins
+    return a ``ValueError``, each naming the plugins; ``what`` names the values in those errors
+    ("subcommand", "inference mode").
+    """
+    merged: dict[str, Any] = {}
+    owners: dict[str, str] = {}
+    for output in call_hook(hook_name, pm):
+        plugin = output.plugin.describe()
+        for name, value in (output.value or {}).items():
+            if not isinstance(value, expected):
+                names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+                raise TypeError(
+                    f"modet plugin {plugin} returned {type(value).__name__} for {what} {name!r}; expected {names}"
+                )
+            if name in owners:
+                raise ValueError(f"modet {what} {name!r} is provided by both plugin {owners[name]} and plugin {plugin}")
+            owners[name] = plugin
+            merged[name] = value
+    return merged
+
+
 @contextlib.contextmanager
 def _running(
     pm: ModetPluginManager, plugin_name: str, hook_name: str, thrown: BaseException | None = None

@@ -38,6 +38,12 @@ def predict_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"folder for <name>.png and <name>.json (default: {DEFAULT_OUTPUT}; never a folder of the inputs)",
     )
     parser.add_argument("--confidence-threshold", type=float, default=0.5, help="minimum score of shown instances")
+    parser.add_argument(
+        "--inference-mode",
+        metavar="MODE",
+        help="run the model as eager (default), compile, bfloat16, export (modet-export) or a plugin's mode; "
+        "default: the config's TEST.INFERENCE_MODE",
+    )
     add_config_arguments(
         parser,
         weights_help="checkpoint file or URL (.pth, .pkl, ...); default: the config's MODEL.WEIGHTS, "
@@ -285,9 +291,12 @@ def predict_main(args: argparse.Namespace) -> int:
     _set_score_thresholds(cfg, args.confidence_threshold)
     cfg.freeze()
     from .defaults import DefaultPredictor
+    from .inference_modes import inference_mode
+
+    inference_mode(args.inference_mode or cfg.TEST.INFERENCE_MODE)  # a wrong name fails before the build
     from .visualizer import Visualizer
 
-    predictor = DefaultPredictor(cfg, input_format="RGB")
+    predictor = DefaultPredictor(cfg, input_format="RGB", inference_mode=args.inference_mode)
     warning = random_weights_warning(predictor, weights, reason, zoo_name)
     if warning:
         print(f"modet predict: warning: {warning}", file=sys.stderr)
@@ -318,10 +327,11 @@ def predict_main(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - image_start
         print(f"[{index}/{len(paths)}] {path} ({image.shape[1]}x{image.shape[0]}): {phrase}, {seconds:.2f} s -> {png}")
     per_image = (time.perf_counter() - start) / max(len(paths), 1)
+    mode = "" if predictor.inference_mode == "eager" else f" ({predictor.inference_mode})"
     found = f"{sum(total.values())} found ({_count_phrase(total)})" if total else "nothing found"
     print(
         f"modet predict: {len(paths)} image{'s' * (len(paths) != 1)}, {found}, "
-        f"{per_image:.2f} s per image on {cfg.MODEL.DEVICE}; results in {args.output}{os.sep}"
+        f"{per_image:.2f} s per image on {cfg.MODEL.DEVICE}{mode}; results in {args.output}{os.sep}"
     )
     return 0
 

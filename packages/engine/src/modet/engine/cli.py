@@ -27,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from modet.core.plugins import ModetPluginManager, PluginError, call_hook, get_plugin_manager
+from modet.core.plugins import ModetPluginManager, PluginError, collect_named, get_plugin_manager
 
 __all__ = ["ENGINE_SUBCOMMANDS", "CLIError", "Subcommand", "main", "subcommands"]
 
@@ -96,23 +96,7 @@ ENGINE_SUBCOMMANDS: dict[str, Subcommand] = {
 
 
 def _collect_subcommands(pm: ModetPluginManager) -> dict[str, Subcommand]:
-    commands: dict[str, Subcommand] = {}
-    owners: dict[str, str] = {}
-    for output in call_hook("modet_subcommands", pm):
-        plugin = output.plugin.describe()
-        for name, command in (output.value or {}).items():
-            if not isinstance(command, Subcommand):
-                raise TypeError(
-                    f"modet plugin {plugin} returned {type(command).__name__} for subcommand {name!r}; "
-                    "expected modet.engine.cli.Subcommand"
-                )
-            if name in owners:
-                raise ValueError(
-                    f"modet subcommand {name!r} is provided by both plugin {owners[name]} and plugin {plugin}"
-                )
-            owners[name] = plugin
-            commands[name] = command
-    return commands
+    return collect_named("modet_subcommands", Subcommand, "subcommand", pm)
 
 
 def subcommands() -> dict[str, Subcommand]:

@@ -24,6 +24,7 @@ from modet.modeling import build_model
 
 from . import comm, hooks
 from .env import seed_all_rng
+from .inference_modes import prepare_inference
 from .preprocess import check_image, resize_shortest_edge
 from .solver import build_lr_scheduler, build_optimizer
 from .train_loop import AMPTrainer, SimpleTrainer, TrainerBase
@@ -158,6 +159,10 @@ class DefaultPredictor:
     ``cv2.imread`` gives (detectron2's convention); "RGB" for what PIL gives. They are
     converted to ``cfg.INPUT.FORMAT``, the channel order the model was trained with.
 
+    ``inference_mode`` (default ``cfg.TEST.INFERENCE_MODE``, "eager") runs the model another way:
+    "compile", "bfloat16", "export" or a plugin's (:mod:`modet.engine.inference_modes`).
+    ``predictor.model`` stays the model as built.
+
     Example::
 
         predictor = DefaultPredictor(cfg)
@@ -165,7 +170,7 @@ class DefaultPredictor:
         batch_outputs = predictor([img1, img2])
     """
 
-    def __init__(self, cfg: CfgNode, input_format: str = "BGR") -> None:
+    def __init__(self, cfg: CfgNode, input_format: str = "BGR", inference_mode: str | None = None) -> None:
         self.cfg = cfg.clone()
         self.model = build_model(self.cfg)
         self.model.eval()
@@ -183,6 +188,8 @@ class DefaultPredictor:
         if input_format not in ("RGB", "BGR"):
             raise ValueError(f"input_format must be 'RGB' or 'BGR', got {input_format!r}")
         self.image_format = input_format
+        self.inference_mode = inference_mode or self.cfg.TEST.get("INFERENCE_MODE", "eager")
+        self._run = prepare_inference(self.model, self.cfg, self.inference_mode)
 
     @property
     def device(self) -> torch.device:
@@ -208,7 +215,7 @@ class DefaultPredictor:
         """Outputs for one image (a dict), or for a list of images (a list of dicts)."""
         if isinstance(original_image, (list, tuple)):
             return self.predict_batch(original_image)
-        return self.model([self.preprocess(original_image)])[0]
+        return self._run([self.preprocess(original_image)])[0]
 
     @torch.no_grad()
     def predict_batch(self, images: Sequence[np.ndarray], batch_size: int | None = None) -> list[dict[str, Any]]:
@@ -223,7 +230,7 @@ class DefaultPredictor:
         step = batch_size or max(len(inputs), 1)
         outputs: list[dict[str, Any]] = []
         for start in range(0, len(inputs), step):
-            outputs.extend(self.model(inputs[start : start + step]))
+            outputs.extend(self._run(inputs[start : start + step]))
         return outputs
 
 
