@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import requires_detection_export
 from torch import nn
 
 from modet.engine.cli import main
@@ -24,9 +25,7 @@ CASE = "faster_rcnn_R_50_FPN"
 SMALL = ["INPUT.MIN_SIZE_TEST", "160", "INPUT.MAX_SIZE_TEST", "224"]
 
 
-@pytest.mark.skipif(
-    not detection_export_supported(), reason=f"exporting detection models needs torch >= {DETECTION_EXPORT_MIN_TORCH}"
-)
+@requires_detection_export
 def test_the_installed_modet_command_exports_an_onnx_file_that_reproduces_detectron2(tmp_path):
     """The `modet` console script of this environment (nox installs modet-export[onnx,cli], not
     editable), run as a user would: loads MODEL.WEIGHTS, writes the file, its schema and a passing report."""

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import requires_detection_export
 
-from modet.export import DETECTION_EXPORT_MIN_TORCH, detection_export_supported, export_onnx, export_program, load
+from modet.export import export_onnx, export_program, load
 from modet_test_support.parity import assert_outputs_match, build_parity_model, load_case, load_inputs
 
 CASES = [
@@ -27,9 +28,7 @@ CASES = [
 # Every case is checked in both formats: the torch.export program, and the ONNX file translated
 # from that same capture (each model is captured once per session).
 ONNX_CASES = CASES
-pytestmark = pytest.mark.skipif(
-    not detection_export_supported(), reason=f"exporting detection models needs torch >= {DETECTION_EXPORT_MIN_TORCH}"
-)
+pytestmark = requires_detection_export
 SAMPLE_SIZE = (224, 288)  # the fixtures' inputs are 256x320 and 200x296
 _captured: dict[str, tuple[torch.nn.Module, torch.export.ExportedProgram, Path]] = {}
 

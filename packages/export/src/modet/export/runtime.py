@@ -27,7 +27,7 @@ class ExportedModel:
     ``sem_seg`` and ``panoptic_seg`` as the model returns them.
     """
 
-    def __init__(self, path: Path, schema: dict[str, Any], runner: Runner):
+    def __init__(self, path: Path | None, schema: dict[str, Any], runner: Runner):
         self.path = path
         self.schema = schema
         self._run = runner
@@ -57,7 +57,8 @@ class ExportedModel:
         return unflatten_outputs(self.schema, list(outputs), (height, width))
 
     def __repr__(self) -> str:
-        return f"ExportedModel({str(self.path)!r}, {self.schema['model']}, runtime={self.schema['runtime']})"
+        where = "in memory" if self.path is None else repr(str(self.path))
+        return f"ExportedModel({where}, {self.schema['model']}, runtime={self.schema['runtime']})"
 
 
 def _size(item: dict[str, Any], key: str, default: int, index: int) -> int:
@@ -69,8 +70,8 @@ def _size(item: dict[str, Any], key: str, default: int, index: int) -> int:
     return int(value)
 
 
-def _program_runner(path: Path) -> Runner:
-    program = torch.export.load(str(path))
+def program_runner(program: torch.export.ExportedProgram) -> Runner:
+    """Run an exported program on one image: ``run(image, height, width)`` gives its flat outputs."""
     module = program.module()
 
     def run(image: torch.Tensor, height: int, width: int) -> Sequence[torch.Tensor]:
@@ -119,7 +120,7 @@ def load(
     if runtime == "onnxruntime":
         runner = _onnx_runner(path, providers, session_options)
     elif runtime == "torch.export":
-        runner = _program_runner(path)
+        runner = program_runner(torch.export.load(str(path)))
     else:
         raise ValueError(
             f"{path}: unknown runtime {runtime!r} in its schema (expected 'onnxruntime' or 'torch.export')"
