@@ -39,19 +39,26 @@ WORKLOADS = ["mask_rcnn", "retinanet", "keypoint_rcnn", "mask_rcnn_train"]
 # ----------------------------------------------------------------------------- one run (worker)
 
 
-def _build(name: str, train: bool):
-    import torch
-
+def benchmark_config(name: str):
+    """The zoo config of a workload's model: CPU, every detection kept (random weights score low)."""
     from modet import model_zoo
-    from modet.modeling import build_model
 
     cfg = model_zoo.get_config(CONFIGS[name])
     cfg.MODEL.DEVICE = "cpu"
     cfg.MODEL.PIXEL_STD = [57.375, 57.12, 58.395]  # random weights stay finite on normalised pixels
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
     cfg.MODEL.RETINANET.SCORE_THRESH_TEST = 0.0
+    return cfg
+
+
+def build_benchmark_model(name: str, train: bool):
+    """The workload's model with random weights seeded alike in every tree."""
+    import torch
+
+    from modet.modeling import build_model
+
     torch.manual_seed(0)
-    return build_model(cfg).train(train)
+    return build_model(benchmark_config(name)).train(train)
 
 
 def _training_batch():
@@ -77,7 +84,7 @@ def worker(workload: str, iters: int, threads: int, outputs_path: str) -> dict:
 
     torch.set_num_threads(threads)
     train = workload.endswith("_train")
-    model = _build(workload.removesuffix("_train"), train)
+    model = build_benchmark_model(workload.removesuffix("_train"), train)
     if train:
         batch = _training_batch()
         optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
@@ -129,9 +136,9 @@ def _run(tree: Path, workload: str, args: argparse.Namespace, outputs: Path) -> 
     return json.loads(result.stdout.strip().splitlines()[-1])["median_s"]
 
 
-def _agreement(a: dict, b: dict) -> str:
-    """Share of the baseline's detections that one of the new ones matches: IoU >= 0.9, same
-    class, score within 0.01 (the detections' order may differ where scores tie)."""
+def agreement(a: dict, b: dict) -> tuple[int, int, int]:
+    """(matched, len(a), unmatched in b): how many of detections ``a`` one of ``b`` matches at
+    IoU >= 0.9 with the same class and a score within 0.01 (their order may differ where scores tie)."""
     import torch
     from torchvision.ops import box_iou
 
@@ -145,8 +152,7 @@ def _agreement(a: dict, b: dict) -> str:
         if free.any():
             used[int(free.nonzero()[0])] = True
             matched += 1
-    extra = len(b["scores"]) - matched
-    return f"agreement {matched}/{len(a['scores'])} (IoU 0.9, score 0.01), {extra} unmatched new"
+    return matched, len(a["scores"]), len(b["scores"]) - matched
 
 
 def _largest_difference(base: Path, new: Path) -> str:
@@ -156,7 +162,8 @@ def _largest_difference(base: Path, new: Path) -> str:
     if set(a) != set(b):
         return f"different fields: {sorted(a)} vs {sorted(b)}"
     if "pred_boxes" in a:
-        return _agreement(a, b)
+        matched, total, extra = agreement(a, b)
+        return f"agreement {matched}/{total} (IoU 0.9, score 0.01), {extra} unmatched new"
     worst = 0.0
     for key in a:
         if a[key].shape != b[key].shape:
