@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import inspect
 import linecache
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +115,34 @@ def _export_error(stage: str, exc: BaseException, model: nn.Module) -> ExportErr
     return ExportError("; ".join(parts))
 
 
+def _fake_nms(dets: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """torchvision's ``nms`` under fake tensors: any number of kept boxes, none to all of them."""
+    torch._check(dets.dim() == 2 and dets.size(1) == 4, lambda: f"boxes must be (N, 4), got {tuple(dets.shape)}")
+    torch._check(scores.dim() == 1 and scores.size(0) == dets.size(0), lambda: "one score per box")
+    kept = torch.library.get_ctx().new_dynamic_size()
+    return dets.new_empty(kept, dtype=torch.long)
+
+
+@contextlib.contextmanager
+def _nms_keeps_any_number() -> Iterator[None]:
+    """While exporting, let ``torchvision::nms`` keep 0 or 1 boxes.
+
+    torchvision's fake ``nms`` (0.29) sizes its output with ``create_unbacked_symint()``, whose
+    lower bound is 2: the exported program then asserts that every NMS keeps at least two boxes
+    and fails on an image with one detection. Replaced for the capture only; torch without
+    ``allow_override`` keeps torchvision's.
+    """
+    if "allow_override" not in inspect.signature(torch.library.register_fake).parameters:
+        yield
+        return
+    library = torch.library.Library("torchvision", "FRAGMENT")
+    try:
+        torch.library.register_fake("torchvision::nms", _fake_nms, lib=library, allow_override=True)
+        yield
+    finally:
+        library._destroy()
+
+
 def _capture(model: nn.Module, sample_inputs: list[dict[str, Any]]) -> tuple[torch.export.ExportedProgram, dict]:
     """torch.export of the adapted model with dynamic image height and width; and its schema."""
     if model.training:
@@ -133,7 +164,7 @@ def _capture(model: nn.Module, sample_inputs: list[dict[str, Any]]) -> tuple[tor
         "width": None,
     }
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _nms_keeps_any_number():
             program = torch.export.export(
                 adapter, adapter.flattened_inputs, dynamic_shapes=dynamic_shapes, strict=False
             )
@@ -188,17 +219,18 @@ def export_onnx(
 
     def write(tmp: str) -> None:
         try:
-            torch.onnx.export(
-                program,
-                (),
-                tmp,
-                dynamo=True,
-                opset_version=opset,
-                input_names=list(INPUT_NAMES),
-                output_names=output_names,
-                external_data=False,
-                verbose=False,
-            )
+            with _nms_keeps_any_number():  # the translation runs the graph's fake kernels again
+                torch.onnx.export(
+                    program,
+                    (),
+                    tmp,
+                    dynamo=True,
+                    opset_version=opset,
+                    input_names=list(INPUT_NAMES),
+                    output_names=output_names,
+                    external_data=False,
+                    verbose=False,
+                )
         except Exception as exc:
             raise _export_error("ONNX translation", exc, model) from exc
 

@@ -124,14 +124,14 @@ class Conv2d(nn.Conv2d):
 def _winograd_applies(x: torch.Tensor, weight: torch.Tensor, conv: nn.Conv2d) -> bool:
     """A 3x3, stride-1, ungrouped fp32 convolution in eager CPU inference, outside autocast."""
     return (
-        weight.shape[2:] == (3, 3)
+        eager_cpu_inference(x, weight)  # first: a graph capture must not see the size tests below
+        and weight.shape[2:] == (3, 3)
         and conv.stride == (1, 1)
         and conv.dilation == (1, 1)
         and conv.groups == 1
         and conv.padding_mode == "zeros"
         and x.dtype == torch.float32
         and x.shape[0] > 0
-        and eager_cpu_inference(x, weight)
         and not torch.is_autocast_enabled("cpu")
         and torch.backends.nnpack.is_available()
     )
