@@ -15,6 +15,7 @@ from modet.ops import (
     move_device_like,
     nonzero_tuple,
     shapes_to_tensor,
+    wrappers,
 )
 
 
@@ -63,10 +64,10 @@ def test_conv2d_folds_a_frozen_norm_into_its_weights():
 
 def test_conv2d_with_winograd_agrees_with_torch_in_inference_and_is_torchs_own_in_training():
     torch.manual_seed(0)
-    conv = Conv2d(8, 16, kernel_size=3, padding=1, activation=F.relu, winograd=True)
-    plain = Conv2d(8, 16, kernel_size=3, padding=1, activation=F.relu)
+    conv = Conv2d(8, 64, kernel_size=3, padding=1, activation=F.relu, winograd=True)
+    plain = Conv2d(8, 64, kernel_size=3, padding=1, activation=F.relu)
     plain.load_state_dict(conv.state_dict())
-    x = torch.randn(2, 8, 14, 14)
+    x = torch.randn(2, 8, 64, 72)  # large enough for Winograd on every CPU
     expected = F.relu(F.conv2d(x, conv.weight, conv.bias, padding=1))
     with torch.no_grad():
         winograd = conv(x)
@@ -74,9 +75,24 @@ def test_conv2d_with_winograd_agrees_with_torch_in_inference_and_is_torchs_own_i
         if torch.backends.nnpack.is_available():
             assert not torch.equal(winograd, expected)  # another algorithm: other roundings
         assert torch.equal(plain(x), expected)  # off unless asked for
-        assert conv(x[:0]).shape == (0, 16, 14, 14)
+        assert conv(x[:0]).shape == (0, 64, 64, 72)
     out = conv(x)  # with autograd: torch's own convolution, differentiable
     assert torch.equal(out, expected) and out.requires_grad
+
+
+@pytest.mark.skipif(not torch.backends.nnpack.is_available(), reason="this torch build has no NNPACK")
+@pytest.mark.parametrize("capability", ["AVX2", "AVX512"])
+def test_winograd_runs_where_it_is_faster_than_onednn(monkeypatch, capability):
+    """On AVX-512 CPUs only large maps with many output channels; on AVX2 ones every size."""
+    monkeypatch.setattr(wrappers, "_cpu_capability", lambda: capability)
+    torch.manual_seed(0)
+    cases = {(64, 64, 64): True, (64, 32, 32): capability == "AVX2", (16, 64, 64): capability == "AVX2"}
+    for (channels, height, width), winograd_expected in cases.items():
+        conv = Conv2d(8, channels, kernel_size=3, padding=1, winograd=True)
+        x = torch.randn(1, 8, height, width)
+        with torch.no_grad():
+            used_winograd = not torch.equal(conv(x), F.conv2d(x, conv.weight, conv.bias, padding=1))
+        assert used_winograd == winograd_expected, (channels, height, width)
 
 
 def test_conv2d_empty_batch_keeps_output_shape():
