@@ -10,7 +10,7 @@ calls after one warm-up and reports the median; a model's figure is the median o
 Workloads (issue #14): inference at 800x1067 for Mask R-CNN R50-FPN, RetinaNet R50-FPN and
 Keypoint R-CNN R50-FPN with the score threshold at 0, so that every image keeps 100 detections
 from 1000 proposals as trained weights do (random weights keep few); a training iteration of
-Mask R-CNN R50-FPN on 2x512x512 (frozen BN). Outputs of both trees on the same input are compared:
+Mask R-CNN R50-FPN on 2x512x512 (frozen BN) through modet.engine's ``SimpleTrainer``. Outputs of both trees on the same input are compared:
 detections by their agreement (share matched at IoU 0.9 with the same class and a score within
 0.01), training losses by their largest difference. A speed-up must not change the numbers.
 """
@@ -76,28 +76,43 @@ def _training_batch():
     return batch
 
 
+def _train(model, iters: int) -> tuple[list[float], dict]:
+    """``iters + 1`` iterations of modet.engine's SimpleTrainer on one fixed batch: the times of all
+    but the first, and the first iteration's losses (before any update)."""
+    import itertools
+
+    import torch
+
+    from modet.engine import HookBase, SimpleTrainer
+
+    times: list[float] = []
+
+    class StepTimer(HookBase):
+        def before_step(self) -> None:
+            self.start = time.perf_counter()
+
+        def after_step(self) -> None:
+            times.append(time.perf_counter() - self.start)
+
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
+    trainer = SimpleTrainer(model, itertools.repeat(_training_batch()), optimizer)
+    trainer.register_hooks([StepTimer()])
+    torch.manual_seed(0)  # the same proposal and ROI sampling in both trees
+    trainer.train(0, iters + 1)
+    names = [name for name in trainer.storage.histories() if name.startswith("loss_")]
+    first = {name: torch.tensor(trainer.storage.history(name).values()[0][0]) for name in names}
+    return times[1:], first
+
+
 def worker(workload: str, iters: int, threads: int, outputs_path: str) -> dict:
     """Time one workload in this process; save its outputs for the comparison."""
     import torch
-
-    from modet.core.events import EventStorage
 
     torch.set_num_threads(threads)
     train = workload.endswith("_train")
     model = build_benchmark_model(workload.removesuffix("_train"), train)
     if train:
-        batch = _training_batch()
-        optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
-
-        def step():
-            torch.manual_seed(0)  # the same proposal and ROI sampling in both trees
-            losses = model(batch)
-            optimizer.zero_grad()
-            sum(losses.values()).backward()
-            optimizer.step()
-            return {k: v.detach() for k, v in losses.items()}
-
-        context = EventStorage
+        times, first = _train(model, iters)
     else:
         image = torch.randint(0, 256, (3, 800, 1067), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
 
@@ -106,10 +121,8 @@ def worker(workload: str, iters: int, threads: int, outputs_path: str) -> dict:
                 instances = model([{"image": image}])[0]["instances"]
             return {name: getattr(value, "tensor", value) for name, value in instances.get_fields().items()}
 
-        context = torch.no_grad
-    times = []
-    with context():
-        first = step()  # warm-up; its outputs are the ones compared (training: before any update)
+        times = []
+        first = step()  # warm-up; its outputs are the ones compared
         for _ in range(iters):
             start = time.perf_counter()
             step()
