@@ -48,6 +48,7 @@ def worker(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     cfg = benchmark_config(args.model)
     cfg.INPUT.MIN_SIZE_TEST = args.worker_size
+    cfg.MODEL.WEIGHTS = ""  # random weights (seeded below): the zoo config names an ImageNet download
     torch.manual_seed(0)
     predictor = DefaultPredictor(cfg, inference_mode=args.mode)
     built = _rss_mib()
