@@ -139,14 +139,20 @@ def _source_path(tree: Path) -> str:
     return os.pathsep.join(str(f) for f in folders)
 
 
+def run_worker(command: list[str], threads: int, what: str, cwd: Path, **env: str) -> dict:
+    """Run one benchmark process on ``threads`` threads; its last line of output is its JSON result."""
+    environment = dict(os.environ, OMP_NUM_THREADS=str(threads), **env)
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, cwd=cwd)
+    if result.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def _run(tree: Path, workload: str, args: argparse.Namespace, outputs: Path) -> float:
-    env = dict(os.environ, PYTHONPATH=_source_path(tree), OMP_NUM_THREADS=str(args.threads))
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", workload]
     command += ["--iters", str(args.iters), "--threads", str(args.threads), "--outputs", str(outputs)]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tree)
-    if result.returncode != 0:
-        raise RuntimeError(f"{workload} in {tree} failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])["median_s"]
+    result = run_worker(command, args.threads, f"{workload} in {tree}", tree, PYTHONPATH=_source_path(tree))
+    return result["median_s"]
 
 
 def agreement(a: dict, b: dict) -> tuple[int, int, int]:

@@ -20,13 +20,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_compare import WORKLOADS, agreement, benchmark_config, build_benchmark_model
+from bench_compare import WORKLOADS, agreement, benchmark_config, build_benchmark_model, run_worker
 
 MODES = ["compile", "bfloat16", "export"]
 MODELS = [w for w in WORKLOADS if not w.endswith("_train")]
@@ -93,11 +92,7 @@ def _run(mode: str, model: str, args: argparse.Namespace, outputs: Path) -> dict
     command += ["--iters", str(args.iters), "--threads", str(args.threads), "--outputs", str(outputs)]
     if args.config_file:
         command += ["--config-file", args.config_file, "--weights", args.weights, "--images", args.images]
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-    result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=Path(__file__).parent)
-    if result.returncode != 0:
-        raise RuntimeError(f"{model} in mode {mode} failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_worker(command, args.threads, f"{model} in mode {mode}", Path(__file__).parent)
 
 
 def _agreement(eager: Path, ours: Path) -> str:

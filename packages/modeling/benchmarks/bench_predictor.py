@@ -15,12 +15,11 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench_compare import WORKLOADS, benchmark_config
+from bench_compare import WORKLOADS, benchmark_config, run_worker
 
 MODELS = [w for w in WORKLOADS if not w.endswith("_train")]
 
@@ -79,11 +78,7 @@ def compare(args: argparse.Namespace) -> None:
             command = [sys.executable, str(Path(__file__).resolve()), "--worker-size", str(size)]
             command += ["--worker-batch", str(batch), "--model", args.model, "--mode", args.mode]
             command += ["--iters", str(args.iters), "--threads", str(args.threads)]
-            env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-            result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=Path(__file__).parent)
-            if result.returncode != 0:
-                raise RuntimeError(f"size {size} batch {batch} failed:\n{result.stderr[-3000:]}")
-            r = json.loads(result.stdout.strip().splitlines()[-1])
+            r = run_worker(command, args.threads, f"size {size} batch {batch}", Path(__file__).parent)
             model_input = f"{size}x{round(size * 4 / 3)}"
             print(
                 f"input {model_input:9s} batch {batch:2d}: {r['images_per_s']:6.2f} images/s  "
