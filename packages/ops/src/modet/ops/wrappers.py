@@ -118,8 +118,21 @@ class Conv2d(nn.Conv2d):
             # the same result up to float rounding (about 1e-5 relative); torch itself prefers
             # oneDNN. modet's heads and FPN turn it on; a ResNet does not: through its fifty
             # layers the rounding grows until proposal corners move by more than 1e-2 px.
-            return torch._nnpack_spatial_convolution(x, weight, bias, list(padding), [1, 1])
+            return _winograd_convolution(x, weight, bias, list(padding))
         return F.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+def _winograd_convolution(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: list[int]
+) -> torch.Tensor:
+    """NNPACK's convolution, image by image on image-sized maps: its batch algorithm is about 3x
+    slower there than its single-image one (and rounds otherwise, so a batch gave other numbers
+    than its images alone). Batches of small region maps (the heads' 14x14) stay one call."""
+    if x.shape[0] > 1 and x.shape[-2] * x.shape[-1] >= _LARGE_MAP_AREA:
+        return torch.cat(
+            [torch._nnpack_spatial_convolution(image, weight, bias, padding, [1, 1]) for image in x.split(1)]
+        )
+    return torch._nnpack_spatial_convolution(x, weight, bias, padding, [1, 1])
 
 
 def _winograd_applies(x: torch.Tensor, weight: torch.Tensor, conv: nn.Conv2d) -> bool:
@@ -143,7 +156,7 @@ def _winograd_applies(x: torch.Tensor, weight: torch.Tensor, conv: nn.Conv2d) ->
 # FPN levels, AMD EPYC); on an AVX-512 one, where oneDNN runs twice as wide, only on maps of 64x64
 # and more with 64 output channels or more (0.63-0.76x on P2 and P3), while NNPACK's fixed cost
 # per call makes it 1.3-6x slower on P5-P7 and on batches of 14x14 regions (Intel Xeon).
-_WINOGRAD_MIN_AREA_AVX512 = 64 * 64
+_LARGE_MAP_AREA = 64 * 64
 _WINOGRAD_MIN_CHANNELS_AVX512 = 64
 
 
@@ -151,7 +164,7 @@ def _winograd_pays(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether NNPACK's Winograd convolution is faster than oneDNN's here, for this map and kernel."""
     if _cpu_capability() != "AVX512":
         return True
-    return x.shape[-2] * x.shape[-1] >= _WINOGRAD_MIN_AREA_AVX512 and weight.shape[0] >= _WINOGRAD_MIN_CHANNELS_AVX512
+    return x.shape[-2] * x.shape[-1] >= _LARGE_MAP_AREA and weight.shape[0] >= _WINOGRAD_MIN_CHANNELS_AVX512
 
 
 @functools.cache
