@@ -21,7 +21,7 @@ def _image(seed: int = 1) -> np.ndarray:
 
 
 def test_the_default_mode_is_eager_and_modet_engine_provides_three():
-    assert get_cfg().TEST.INFERENCE_MODE == "eager"
+    assert "INFERENCE_MODE" not in get_cfg().TEST  # detectron2's keys only: its configs stay loadable there
     assert {"eager", "compile", "bfloat16"} <= set(inference_modes())
 
 

@@ -42,7 +42,7 @@ def predict_arguments(parser: argparse.ArgumentParser) -> None:
         "--inference-mode",
         metavar="MODE",
         help="run the model as eager (default), compile, bfloat16, export (modet-export) or a plugin's mode; "
-        "default: the config's TEST.INFERENCE_MODE",
+        "default: TEST.INFERENCE_MODE where the config sets it, else eager",
     )
     add_config_arguments(
         parser,
@@ -291,9 +291,10 @@ def predict_main(args: argparse.Namespace) -> int:
     _set_score_thresholds(cfg, args.confidence_threshold)
     cfg.freeze()
     from .defaults import DefaultPredictor
-    from .inference_modes import inference_mode
+    from .inference_modes import DEFAULT_INFERENCE_MODE, inference_mode
 
-    inference_mode(args.inference_mode or cfg.TEST.INFERENCE_MODE)  # a wrong name fails before the build
+    # a wrong name fails before the build
+    inference_mode(args.inference_mode or cfg.TEST.get("INFERENCE_MODE", DEFAULT_INFERENCE_MODE))
     from .visualizer import Visualizer
 
     predictor = DefaultPredictor(cfg, input_format="RGB", inference_mode=args.inference_mode)

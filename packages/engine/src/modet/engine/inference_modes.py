@@ -1,5 +1,9 @@
 """Opt-in inference modes: other ways to run a built model, picked by ``cfg.TEST.INFERENCE_MODE``.
 
+That key is not among the defaults (detectron2's config has no such key, and a config modet dumps
+must stay one detectron2 loads): set it in Python, ``cfg.TEST.INFERENCE_MODE = "compile"``;
+where it is absent the mode is "eager".
+
 ``DefaultPredictor(cfg, inference_mode=...)`` and ``modet predict --inference-mode`` override
 the config. A mode is a function ``prepare(model, cfg) -> run``; ``run(list[dict]) -> list[dict]``
 keeps the model's contract, so a mode changes how fast a model runs and, for all but "eager",

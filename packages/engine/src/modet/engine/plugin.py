@@ -1,6 +1,6 @@
 """modet-engine's own plugin: the ``SOLVER`` config section (but ``SOLVER.IMS_PER_BATCH``, which
 modet-data reads too and modet-core defines) and the ``TEST`` keys of training-time evaluation,
-with detectron2's defaults, ``TEST.INFERENCE_MODE``, the ``modet`` subcommands (``info``, ``predict``,
+with detectron2's defaults, the ``modet`` subcommands (``info``, ``predict``,
 ``train``, ``demo``) and the inference modes "eager", "compile" and "bfloat16"."""
 
 from __future__ import annotations
@@ -68,9 +68,6 @@ def modet_add_config(cfg: CfgNode) -> None:
     test = section(cfg, "TEST")
     # Evaluate on DATASETS.TEST every EVAL_PERIOD iterations while training (0: only at the end).
     test.EVAL_PERIOD = 0
-    # How DefaultPredictor runs the model: "eager" (as built: detectron2's numbers), "compile",
-    # "bfloat16", "export" (modet-export) or a plugin's mode (modet.engine.inference_modes).
-    test.INFERENCE_MODE = "eager"
     # Recompute BatchNorm statistics over NUM_ITER batches before each evaluation.
     precise_bn = section(cfg, "TEST.PRECISE_BN")
     precise_bn.ENABLED = False
