@@ -10,8 +10,8 @@ calls after one warm-up and reports the median; a model's figure is the median o
 Workloads (issue #14): inference at 800x1067 for Mask R-CNN R50-FPN, RetinaNet R50-FPN and
 Keypoint R-CNN R50-FPN with the score threshold at 0, so that every image keeps 100 detections
 from 1000 proposals as trained weights do (random weights keep few); a training iteration of
-Mask R-CNN R50-FPN on 2x512x512 (frozen BN) through modet.engine's ``SimpleTrainer``. Outputs of both trees on the same input are compared:
-detections by their agreement (share matched at IoU 0.9 with the same class and a score within
+Mask R-CNN R50-FPN on 2x512x512 (frozen BN) through modet.engine's ``SimpleTrainer``. Outputs of
+both trees on the same input are compared: detections by their agreement (share matched at IoU 0.9 with the same class and a score within
 0.01), training losses by their largest difference. A speed-up must not change the numbers.
 """
 

@@ -295,9 +295,7 @@ def call_hook(
     return call.outputs
 
 
-def collect_named(
-    hook_name: str, expected: type | tuple[type, ...], what: str, pm: ModetPluginManager
-) -> dict[str, Any]:
+def collect_named(hook_name: str, expected: type, what: str, pm: ModetPluginManager) -> dict[str, Any]:
     """Merge the ``{name: value}`` dicts a hook's implementations return into one.
 
     A value that is not an instance of ``expected`` is a ``TypeError``, and a name two plugins
@@ -310,9 +308,9 @@ def collect_named(
         plugin = output.plugin.describe()
         for name, value in (output.value or {}).items():
             if not isinstance(value, expected):
-                names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
                 raise TypeError(
-                    f"modet plugin {plugin} returned {type(value).__name__} for {what} {name!r}; expected {names}"
+                    f"modet plugin {plugin} returned {type(value).__name__} for {what} {name!r}; "
+                    f"expected {expected.__name__}"
                 )
             if name in owners:
                 raise ValueError(f"modet {what} {name!r} is provided by both plugin {owners[name]} and plugin {plugin}")

@@ -291,10 +291,9 @@ def predict_main(args: argparse.Namespace) -> int:
     _set_score_thresholds(cfg, args.confidence_threshold)
     cfg.freeze()
     from .defaults import DefaultPredictor
-    from .inference_modes import DEFAULT_INFERENCE_MODE, inference_mode
+    from .inference_modes import inference_mode, mode_name
 
-    # a wrong name fails before the build
-    inference_mode(args.inference_mode or cfg.TEST.get("INFERENCE_MODE", DEFAULT_INFERENCE_MODE))
+    inference_mode(mode_name(cfg, args.inference_mode))  # a wrong name fails before the build
     from .visualizer import Visualizer
 
     predictor = DefaultPredictor(cfg, input_format="RGB", inference_mode=args.inference_mode)

@@ -24,7 +24,7 @@ from modet.modeling import build_model
 
 from . import comm, hooks
 from .env import seed_all_rng
-from .inference_modes import DEFAULT_INFERENCE_MODE, prepare_inference
+from .inference_modes import mode_name, prepare_inference
 from .preprocess import check_image, resize_shortest_edge
 from .solver import build_lr_scheduler, build_optimizer
 from .train_loop import AMPTrainer, SimpleTrainer, TrainerBase
@@ -188,7 +188,7 @@ class DefaultPredictor:
         if input_format not in ("RGB", "BGR"):
             raise ValueError(f"input_format must be 'RGB' or 'BGR', got {input_format!r}")
         self.image_format = input_format
-        self.inference_mode = inference_mode or self.cfg.TEST.get("INFERENCE_MODE", DEFAULT_INFERENCE_MODE)
+        self.inference_mode = mode_name(self.cfg, inference_mode)
         self._run = prepare_inference(self.model, self.cfg, self.inference_mode)
 
     @property

@@ -10,7 +10,7 @@ keeps the model's contract, so a mode changes how fast a model runs and, for all
 its numbers slightly (``packages/modeling/benchmarks/bench_modes.py`` prints by how much).
 
 - "eager" (the default): the model as built; detectron2's numbers.
-- "compile": the backbone and the heads' convolutions compiled by ``torch.compile`` (inductor);
+- "compile": the backbone and the heads compiled in place by ``torch.compile`` (inductor);
   each new image size compiles again at first sight (tens of seconds on a CPU; needs a C++
   compiler there). Same float32 arithmetic, other rounding.
 - "bfloat16": the model under ``torch.autocast`` in bfloat16 where the device has bfloat16
@@ -34,7 +34,14 @@ from modet.core.config import CfgNode
 from modet.core.plugins import ModetPluginManager, collect_named, get_plugin_manager
 from modet.structures import Instances
 
-__all__ = ["DEFAULT_INFERENCE_MODE", "ENGINE_MODES", "inference_mode", "inference_modes", "prepare_inference"]
+__all__ = [
+    "DEFAULT_INFERENCE_MODE",
+    "ENGINE_MODES",
+    "inference_mode",
+    "inference_modes",
+    "mode_name",
+    "prepare_inference",
+]
 
 Runner = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 Prepare = Callable[[nn.Module, CfgNode], Runner]
@@ -55,9 +62,14 @@ def _collect_modes(pm: ModetPluginManager) -> dict[str, Prepare]:
     return modes
 
 
+def mode_name(cfg: CfgNode, requested: str | None = None) -> str:
+    """The mode to run in: ``requested``, else ``cfg.TEST.INFERENCE_MODE`` where set, else "eager"."""
+    return requested or cfg.TEST.get("INFERENCE_MODE", DEFAULT_INFERENCE_MODE)
+
+
 def prepare_inference(model: nn.Module, cfg: CfgNode, mode: str | None = None) -> Runner:
-    """``model`` (in eval mode, weights loaded) run in ``mode`` (default: ``cfg.TEST.INFERENCE_MODE``)."""
-    return inference_mode(mode or cfg.TEST.get("INFERENCE_MODE", DEFAULT_INFERENCE_MODE))(model, cfg)
+    """``model`` (in eval mode, weights loaded) run in ``mode`` (default: :func:`mode_name`)."""
+    return inference_mode(mode_name(cfg, mode))(model, cfg)
 
 
 def inference_mode(name: str) -> Prepare:
