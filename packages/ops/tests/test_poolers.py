@@ -61,7 +61,8 @@ def test_each_box_is_pooled_from_its_level(pooler_type, aligned):
     rois = convert_boxes_to_pooler_format(box_lists)
     for i, level in enumerate(levels):
         expected = tv_roi_align(features[level], rois[i : i + 1], (3, 3), scales[level], 2, aligned)
-        assert torch.allclose(out[i : i + 1], expected)
+        # CPU inference pools by separable products: torchvision's values up to float rounding
+        torch.testing.assert_close(out[i : i + 1], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_single_level_roipool():

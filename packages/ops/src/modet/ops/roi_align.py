@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-from concurrent.futures import ThreadPoolExecutor
-
 import torch
 from torch import nn
 from torchvision.ops import roi_align
 
+from .roi_align_separable import separable_roi_align, separable_roi_align_applies
 from .wrappers import eager_cpu_inference
 
 __all__ = ["ROIAlign", "roi_align"]
-
-# Fewer regions than this per thread are not worth a thread's start-up.
-_MIN_ROIS_PER_THREAD = 32
-
 
 def check_roi_inputs(input: torch.Tensor, rois: torch.Tensor, roi_dim: int, op: str) -> None:
     """Raise a clear error for ROI-pooling inputs of the wrong shape or type."""
@@ -64,21 +58,18 @@ class ROIAlign(nn.Module):
         if input.dtype in (torch.float16, torch.bfloat16) and torch.is_autocast_enabled(input.device.type):
             # As torchvision's autocast does, pool in float32 and return the features' dtype; but
             # from float32 boxes (detectron2 rounds them to the features' dtype: a bfloat16 corner
-            # is off by up to 2 px at 500 px), and also on ROIAlign's threads, which autocast skips.
+            # is off by up to 2 px at 500 px).
             return self.forward(input.float(), rois.float()).to(input.dtype)
         rois = rois.to(dtype=input.dtype)
-        threads = _threads_for(input, rois)
-        if threads == 1:
-            return roi_align(input, rois, self.output_size, self.spatial_scale, self.sampling_ratio, self.aligned)
-        # torchvision's CPU kernel runs on one thread and releases the GIL: the regions are split
-        # between torch's threads, each region pooled exactly as in one call.
-        pooled = _executor(threads).map(
-            lambda part: roi_align(
-                input, part, self.output_size, self.spatial_scale, self.sampling_ratio, self.aligned
-            ),
-            rois.tensor_split(threads),
-        )
-        return torch.cat(list(pooled))
+        output_size = _pair(self.output_size)
+        if (
+            eager_cpu_inference(input, rois)
+            and input.dtype in (torch.float32, torch.float64)
+            and separable_roi_align_applies(rois, output_size, self.spatial_scale)
+        ):
+            # Batched matrix products on all of torch's threads (see roi_align_separable).
+            return separable_roi_align(input, rois, output_size, self.spatial_scale, self.sampling_ratio, self.aligned)
+        return roi_align(input, rois, self.output_size, self.spatial_scale, self.sampling_ratio, self.aligned)
 
     def __repr__(self) -> str:
         return (
@@ -87,13 +78,8 @@ class ROIAlign(nn.Module):
         )
 
 
-def _threads_for(input: torch.Tensor, rois: torch.Tensor) -> int:
-    """Threads to split a CPU inference ROIAlign over: torch's thread count, if the regions fill them."""
-    if not eager_cpu_inference(input, rois):
-        return 1
-    return max(1, min(torch.get_num_threads(), len(rois) // _MIN_ROIS_PER_THREAD))
-
-
-@functools.cache
-def _executor(threads: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(threads, thread_name_prefix="modet-roi-align")
+def _pair(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    if isinstance(size, int):
+        return size, size
+    height, width = size
+    return int(height), int(width)
