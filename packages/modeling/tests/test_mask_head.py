@@ -133,3 +133,52 @@ def test_conv_upsample_head_forward_train_and_eval():
     detections.pred_classes = torch.tensor([1])
     out = head(x, [detections])
     assert out[0] is detections and detections.pred_masks.shape == (1, 1, 2, 2)
+
+
+def _detections(classes_per_image):
+    images = []
+    for classes in classes_per_image:
+        detections = Instances((64, 64))
+        detections.pred_classes = torch.tensor(classes, dtype=torch.int64)
+        images.append(detections)
+    return images
+
+
+def test_inference_computes_the_predicted_class_only_with_the_same_masks():
+    torch.manual_seed(0)
+    head = build_mask_head(_tiny_cfg(), ShapeSpec(channels=6, height=7, width=7)).eval()
+    torch.nn.init.normal_(head.predictor.weight, std=0.5)
+    torch.nn.init.normal_(head.predictor.bias, std=0.5)
+    x = torch.randn(5, 6, 7, 7)
+    classes = [[2, 0, 1], [1, 1]]
+    assert head._predicted_class_only(x)
+    with torch.no_grad():
+        fast = head(x, _detections(classes))
+        plain = _detections(classes)
+        mask_rcnn_inference(head.layers(x), plain)  # all classes' logits, then the predicted one's
+    for ours, expected in zip(fast, plain):
+        assert ours.pred_masks.shape == expected.pred_masks.shape == (len(ours), 1, 14, 14)
+        torch.testing.assert_close(ours.pred_masks, expected.pred_masks, rtol=1e-5, atol=1e-6)
+
+
+def test_inference_takes_the_plain_way_for_other_layers_agnostic_masks_and_no_detections():
+    class OtherLayers(MaskRCNNConvUpsampleHead):
+        def layers(self, x):
+            return super().layers(x) * 0.0  # every mask 0.5: shows these layers ran
+
+    x = torch.randn(2, 6, 7, 7)
+    other = OtherLayers(ShapeSpec(channels=6), num_classes=3, conv_dims=[8, 8]).eval()
+    assert not other._predicted_class_only(x)
+    with torch.no_grad():
+        out = other(x, _detections([[0, 2]]))
+    assert torch.equal(out[0].pred_masks, torch.full((2, 1, 14, 14), 0.5))
+
+    cfg = _tiny_cfg()
+    cfg.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK = True
+    agnostic = build_mask_head(cfg, ShapeSpec(channels=6, height=7, width=7)).eval()
+    assert not agnostic._predicted_class_only(x)
+    head = build_mask_head(_tiny_cfg(), ShapeSpec(channels=6, height=7, width=7)).eval()
+    assert not head._predicted_class_only(x[:0])
+    with torch.no_grad():
+        empty = head(x[:0], _detections([[]]))
+    assert empty[0].pred_masks.shape == (0, 1, 14, 14)
