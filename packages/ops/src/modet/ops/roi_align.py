@@ -11,6 +11,7 @@ from .wrappers import eager_cpu_inference
 
 __all__ = ["ROIAlign", "roi_align"]
 
+
 def check_roi_inputs(input: torch.Tensor, rois: torch.Tensor, roi_dim: int, op: str) -> None:
     """Raise a clear error for ROI-pooling inputs of the wrong shape or type."""
     if not isinstance(input, torch.Tensor) or input.dim() != 4:

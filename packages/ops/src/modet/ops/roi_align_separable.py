@@ -109,9 +109,9 @@ def _axis_weights(
     # (R, bins, samples) positions, in the order of operations of torchvision's kernel
     grid_f = grid.to(start.dtype)[:, None, None]
     divisor = grid_f.clamp(min=1.0)  # a grid of 0 has no samples: any finite position will do
-    position = (start[:, None, None] + bin_index[:, None] * bin_size[:, None, None]) + (
-        sample + 0.5
-    ) * bin_size[:, None, None] / divisor
+    position = (start[:, None, None] + bin_index[:, None] * bin_size[:, None, None]) + (sample + 0.5) * bin_size[
+        :, None, None
+    ] / divisor
     used = (sample < grid_f) & (position >= -1.0) & (position <= size)
     position = position.clamp(min=0.0)
     low = position.to(torch.int64)
