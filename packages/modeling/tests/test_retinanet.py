@@ -11,7 +11,7 @@ from torchvision.ops import sigmoid_focal_loss as tv_sigmoid_focal_loss
 from modet.core.config import get_cfg
 from modet.core.events import EventStorage
 from modet.modeling import build_model
-from modet.modeling.meta_arch.dense_detector import permute_to_N_HWA_K
+from modet.modeling.meta_arch.dense_detector import permute_to_N_HWA_K, top_scores
 from modet.modeling.meta_arch.retinanet import RetinaNet, RetinaNetHead
 from modet.ops import CycleBatchNormList, ShapeSpec
 from modet.structures import Boxes, Instances
@@ -57,6 +57,31 @@ def test_permute_to_N_HWA_K_orders_location_then_anchor():
     assert out.shape == (N, H * W * A, K)
     for n, h, w, a, k in [(0, 0, 0, 0, 0), (1, 1, 3, 2, 1), (0, 1, 4, 1, 3), (1, 0, 2, 0, 2)]:
         assert out[n, (h * W + w) * A + a, k] == x[n, a * K + k, h, w]
+
+
+def _detectron2_top_scores(scores: torch.Tensor, score_thresh: float, k: int):
+    keep = scores > score_thresh  # (anchors, classes)
+    kept_scores, kept = scores[keep], torch.nonzero(keep)
+    top, order = kept_scores.topk(min(k, kept.size(0)))
+    return top, kept[order]
+
+
+@pytest.mark.parametrize("case", ["distinct", "tied", "saturated", "nan"])
+def test_top_scores_equal_detectron2s_threshold_nonzero_topk(case):
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(3000, 80, generator=generator) * 3
+    if case == "tied":
+        logits = logits.round()
+    elif case == "saturated":
+        logits[:50] = 40.0  # sigmoid 1.0: 4000 scores tied at the top
+    elif case == "nan":
+        logits[torch.rand(3000, 80, generator=generator) < 1e-3] = float("nan")
+    scores = logits.sigmoid()
+    for score_thresh, k in [(0.05, 1000), (0.0, 1000), (0.9, 5000), (0.999, 10), (1.0, 10)]:
+        expected, expected_index = _detectron2_top_scores(scores, score_thresh, k)
+        top, index = top_scores(scores.flatten(), score_thresh, k)
+        torch.testing.assert_close(top, expected, rtol=0, atol=0, equal_nan=True)
+        assert torch.equal(index // 80, expected_index[:, 0]) and torch.equal(index % 80, expected_index[:, 1])
 
 
 def test_head_layout_and_prior_probability_bias():
