@@ -123,6 +123,24 @@ def test_fpn_outputs_and_padding():
     torch.testing.assert_close(out["p6"], out["p5"][:, :, ::2, ::2])
 
 
+def test_cpu_inference_runs_the_resnet_channels_last_and_returns_nchw():
+    cfg = _tiny_cfg(**{"MODEL.BACKBONE.NAME": "build_resnet_fpn_backbone"})
+    fpn = build_backbone(cfg).eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        kept = fpn.bottom_up(x, keep_channels_last=True)
+        plain = fpn.bottom_up(x)
+        out = fpn(x)
+    for name, feature in plain.items():
+        assert feature.is_contiguous(), name
+        assert kept[name].is_contiguous(memory_format=torch.channels_last), name
+        torch.testing.assert_close(kept[name], feature, rtol=0, atol=0)  # the same tensors' values
+    assert all(feature.is_contiguous() for feature in out.values())
+    # training: NCHW throughout, as detectron2
+    fpn.train()
+    assert all(f.is_contiguous() for f in fpn.bottom_up(x, keep_channels_last=True).values())
+
+
 def test_retinanet_fpn_and_avg_fuse():
     cfg = _tiny_cfg(
         **{

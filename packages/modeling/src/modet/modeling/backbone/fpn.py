@@ -14,7 +14,7 @@ from modet.ops import Conv2d, ShapeSpec, get_norm
 from modet.ops.weight_init import c2_xavier_fill
 
 from .backbone import Backbone, required_size
-from .resnet import build_resnet_backbone
+from .resnet import ResNet, build_resnet_backbone
 
 __all__ = [
     "FPN",
@@ -127,7 +127,10 @@ class FPN(Backbone):
         return {"square_size": self._square_pad}
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        bottom_up_features = self.bottom_up(x)
+        # A ResNet's channels-last features (CPU inference) go to the lateral convolutions as they
+        # are, which run faster so; the outputs leave NCHW, as any backbone's.
+        channels_last = isinstance(self.bottom_up, ResNet)
+        bottom_up_features = self.bottom_up(x, keep_channels_last=True) if channels_last else self.bottom_up(x)
         prev_features = self.lateral_convs[0](bottom_up_features[self.in_features[-1]])
         results = [self.output_convs[0](prev_features)]
         for idx in range(1, len(self.lateral_convs)):
@@ -143,6 +146,8 @@ class FPN(Backbone):
             else:
                 top_block_input = results[self._out_features.index(self.top_block.in_feature)]
             results.extend(self.top_block(top_block_input))
+        if channels_last:
+            results = [result.contiguous() for result in results]
         return dict(zip(self._out_features, results))
 
 

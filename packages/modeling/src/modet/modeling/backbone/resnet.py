@@ -331,7 +331,9 @@ class ResNet(Backbone):
                 raise ValueError(f"ResNet has no output {out_feature!r}; available: {sorted(children)}")
         self.freeze(freeze_at)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, *, keep_channels_last: bool = False) -> dict[str, torch.Tensor]:
+        """The outputs named in ``out_features``, NCHW; ``keep_channels_last`` leaves them
+        channels-last in CPU inference, for a consumer that reads them faster so (FPN)."""
         if x.dim() != 4:
             raise ValueError(f"ResNet takes an input of shape (N, C, H, W), got shape {tuple(x.shape)}")
         outputs = {}
@@ -339,15 +341,16 @@ class ResNet(Backbone):
         # arithmetic, other summation order: about 1e-6 relative); what leaves is NCHW as ever.
         # Training keeps NCHW: its losses stay those of detectron2's layout.
         channels_last = not self.training and eager_cpu_inference(x)
+        to_nchw = channels_last and not keep_channels_last
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.stem(x)
         if "stem" in self._out_features:
-            outputs["stem"] = x.contiguous() if channels_last else x
+            outputs["stem"] = x.contiguous() if to_nchw else x
         for name, stage in zip(self.stage_names, self.stages):
             x = stage(x)
             if name in self._out_features:
-                outputs[name] = x.contiguous() if channels_last else x
+                outputs[name] = x.contiguous() if to_nchw else x
         if self.num_classes is not None:
             x = torch.flatten(self.avgpool(x), 1)
             x = self.linear(x)
