@@ -34,7 +34,7 @@ def top_scores(scores: Tensor, score_thresh: float, k: int) -> tuple[Tensor, Ten
     same result; RetinaNet's P3 holds 9.8 million class scores).
     """
     keep = (scores > score_thresh).nonzero().squeeze(1)
-    top, order = scores[keep].topk(min(k, len(keep)))
+    top, order = scores[keep].topk(min(k, keep.shape[0]))  # shape, not len(): symbolic under export
     return top, keep[order]
 
 

@@ -236,11 +236,11 @@ class MaskRCNNConvUpsampleHead(BaseMaskRCNNHead, nn.Sequential):  # type: ignore
         return (
             type(self).layers is MaskRCNNConvUpsampleHead.layers
             and isinstance(x, torch.Tensor)
+            and eager_cpu_inference(x)  # first: a graph capture must not see the size test below
             and x.shape[0] > 0
             and self.predictor.out_channels > 1
             and self.predictor.norm is None
             and self.predictor.activation is None
-            and eager_cpu_inference(x)
         )
 
     def _predicted_class_logits(self, x: torch.Tensor, instances: list[Instances]) -> torch.Tensor:
