@@ -128,9 +128,14 @@ def test_regions_with_too_many_samples_or_non_finite_corners_use_torchvision():
     x = torch.randn(1, 2, 300, 300)
     huge = torch.tensor([[0, 0.0, 0.0, 1200.0, 1000.0]])  # 143 samples per bin along y at scale 1
     non_finite = torch.tensor([[0, 0.0, float("nan"), 10.0, 10.0]])
-    assert not separable_roi_align_applies(huge, (7, 7), 1.0)
-    assert not separable_roi_align_applies(non_finite, (7, 7), 1.0)
-    assert separable_roi_align_applies(huge, (7, 7), 1 / 16) and separable_roi_align_applies(huge[:0], (7, 7), 1.0)
+    assert not separable_roi_align_applies(huge, (7, 7), 1.0, 0)
+    assert not separable_roi_align_applies(non_finite, (7, 7), 1.0, 0)
+    assert not separable_roi_align_applies(non_finite, (7, 7), 1.0, 2)
+    assert not separable_roi_align_applies(huge, (7, 7), 1 / 16, 100)  # 100 samples per bin
+    assert separable_roi_align_applies(huge, (7, 7), 1.0, 2)  # a fixed grid: 2 samples per bin
+    assert separable_roi_align_applies(huge, (7, 7), 1 / 16, 0) and separable_roi_align_applies(
+        huge[:0], (7, 7), 1.0, 0
+    )
     with torch.no_grad():
         for rois in (huge, non_finite):
             expected = tv_roi_align(x, rois, (7, 7), 1.0, 0, True)

@@ -66,7 +66,7 @@ class ROIAlign(nn.Module):
         if (
             eager_cpu_inference(input, rois)
             and input.dtype in (torch.float32, torch.float64)
-            and separable_roi_align_applies(rois, output_size, self.spatial_scale)
+            and separable_roi_align_applies(rois, output_size, self.spatial_scale, self.sampling_ratio)
         ):
             # Batched matrix products on all of torch's threads (see roi_align_separable).
             return separable_roi_align(input, rois, output_size, self.spatial_scale, self.sampling_ratio, self.aligned)

@@ -19,16 +19,20 @@ __all__ = ["separable_roi_align", "separable_roi_align_applies"]
 # Window sides are rounded up to one of these, beyond them to a multiple of 32, so that regions of
 # about one size share one batched product.
 _WINDOW_SIDES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
-# Most floats gathered into windows at once (128 MB).
+# Most floats gathered into windows at once (16 MB: buffers this small are reused, not mapped anew).
 _MAX_GATHERED = 4 * 1024 * 1024
 # Most samples per bin and axis: beyond, the dense weights would not pay (torchvision's kernel runs).
 _MAX_GRID = 64
 
 
-def separable_roi_align_applies(rois: torch.Tensor, output_size: tuple[int, int], spatial_scale: float) -> bool:
-    """Whether the regions are finite and small enough in samples per bin for this path."""
-    if len(rois) == 0:
-        return True
+def separable_roi_align_applies(
+    rois: torch.Tensor, output_size: tuple[int, int], spatial_scale: float, sampling_ratio: int
+) -> bool:
+    """Whether the regions are finite and have few enough samples per bin for this path."""
+    if sampling_ratio > _MAX_GRID:
+        return False
+    if len(rois) == 0 or sampling_ratio > 0:
+        return len(rois) == 0 or bool(torch.isfinite(rois).all())
     if not bool(torch.isfinite(rois).all()):
         return False
     sides = (rois[:, 3:5] - rois[:, 1:3]).abs().amax(dim=0) * spatial_scale

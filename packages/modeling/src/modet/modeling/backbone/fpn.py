@@ -128,8 +128,9 @@ class FPN(Backbone):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         # A ResNet's channels-last features (CPU inference) go to the lateral convolutions as they
-        # are, which run faster so; the outputs leave NCHW, as any backbone's.
-        channels_last = isinstance(self.bottom_up, ResNet)
+        # are, which run faster so; the outputs leave NCHW, as any backbone's. (A subclass with its
+        # own forward may not take the keyword.)
+        channels_last = type(self.bottom_up).forward is ResNet.forward
         bottom_up_features = self.bottom_up(x, keep_channels_last=True) if channels_last else self.bottom_up(x)
         prev_features = self.lateral_convs[0](bottom_up_features[self.in_features[-1]])
         results = [self.output_convs[0](prev_features)]
