@@ -50,33 +50,22 @@ def separable_roi_align(
     """torchvision's ``roi_align`` on (N, C, H, W) ``input`` and (K, 5) ``rois``, without autograd
     (and without autocast: the products run in the input's dtype)."""
     with torch.autocast(input.device.type, enabled=False):
-        return _separable_roi_align(input, rois, output_size, spatial_scale, sampling_ratio, aligned)
-
-
-def _separable_roi_align(
-    input: torch.Tensor,
-    rois: torch.Tensor,
-    output_size: tuple[int, int],
-    spatial_scale: float,
-    sampling_ratio: int,
-    aligned: bool,
-) -> torch.Tensor:
-    channels, height, width = input.shape[1:]
-    pooled_h, pooled_w = output_size
-    pooled = input.new_zeros((len(rois), pooled_h, pooled_w, channels))
-    if len(rois) > 0 and height > 0 and width > 0:
-        boxes = rois[:, 1:] * spatial_scale - (0.5 if aligned else 0.0)
-        y = _axis_weights(boxes[:, 1], boxes[:, 3], pooled_h, height, sampling_ratio, aligned)
-        x = _axis_weights(boxes[:, 0], boxes[:, 2], pooled_w, width, sampling_ratio, aligned)
-        features = input.permute(0, 2, 3, 1).contiguous()  # (N, H, W, C): one row per pixel
-        images = rois[:, 0].to(torch.int64)
-        # Regions with windows of one size are pooled together.
-        window_key = y.side * (width + 1) + x.side
-        for key in window_key.unique().tolist():
-            members = (window_key == key).nonzero().flatten()
-            side_h, side_w = divmod(key, width + 1)
-            for part in members.split(max(1, _MAX_GATHERED // (side_h * side_w * channels))):
-                pooled[part] = _pool_windows(features, images[part], y.window(part, side_h), x.window(part, side_w))
+        channels, height, width = input.shape[1:]
+        pooled_h, pooled_w = output_size
+        pooled = input.new_zeros((len(rois), pooled_h, pooled_w, channels))
+        if len(rois) > 0 and height > 0 and width > 0:
+            boxes = rois[:, 1:] * spatial_scale - (0.5 if aligned else 0.0)
+            y = _axis_weights(boxes[:, 1], boxes[:, 3], pooled_h, height, sampling_ratio, aligned)
+            x = _axis_weights(boxes[:, 0], boxes[:, 2], pooled_w, width, sampling_ratio, aligned)
+            features = input.permute(0, 2, 3, 1).contiguous()  # (N, H, W, C): one row per pixel
+            images = rois[:, 0].to(torch.int64)
+            # Regions with windows of one size are pooled together.
+            window_key = y.side * (width + 1) + x.side
+            for key in window_key.unique().tolist():
+                members = (window_key == key).nonzero().flatten()
+                side_h, side_w = divmod(key, width + 1)
+                for part in members.split(max(1, _MAX_GATHERED // (side_h * side_w * channels))):
+                    pooled[part] = _pool_windows(features, images[part], y.window(part, side_h), x.window(part, side_w))
     return pooled.permute(0, 3, 1, 2).contiguous()
 
 
