@@ -2,7 +2,7 @@ import pytest
 import torch
 from torchvision.ops import roi_align as tv_roi_align
 
-from modet.ops import ROIAlign, roi_align
+from modet.ops import ROIAlign, roi_align, roi_align_separable
 from modet.ops.roi_align_separable import separable_roi_align_applies
 
 
@@ -122,6 +122,17 @@ def test_inference_on_channels_last_and_float64_features():
         pooled = pooler(x.contiguous(memory_format=torch.channels_last), rois)
     torch.testing.assert_close(pooled, tv_roi_align(x, rois, (7, 7), 0.25, 0, True), rtol=1e-5, atol=1e-6)
     assert pooled.is_contiguous()
+
+
+def test_many_regions_are_pooled_in_parts_with_the_same_result(monkeypatch):
+    generator = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 4, 20, 30, generator=generator)
+    rois = _random_regions(generator, 2, 20, 30, 0.5, 50)
+    with torch.no_grad():
+        whole = ROIAlign((7, 7), 0.5, 0)(x, rois)
+        monkeypatch.setattr(roi_align_separable, "_MAX_REGIONS", 8)
+        parts = ROIAlign((7, 7), 0.5, 0)(x, rois)
+    torch.testing.assert_close(parts, whole, rtol=0, atol=0)
 
 
 def test_regions_with_too_many_samples_or_non_finite_corners_use_torchvision():

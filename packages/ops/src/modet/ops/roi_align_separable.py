@@ -21,6 +21,8 @@ __all__ = ["separable_roi_align", "separable_roi_align_applies"]
 _WINDOW_SIDES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 # Most floats gathered into windows at once (16 MB: buffers this small are reused, not mapped anew).
 _MAX_GATHERED = 4 * 1024 * 1024
+# Most regions pooled at once (their per-axis weights are regions x bins x the map's side).
+_MAX_REGIONS = 4096
 # Most samples per bin and axis: beyond, the dense weights would not pay (torchvision's kernel runs).
 _MAX_GRID = 64
 
@@ -49,6 +51,12 @@ def separable_roi_align(
 ) -> torch.Tensor:
     """torchvision's ``roi_align`` on (N, C, H, W) ``input`` and (K, 5) ``rois``, without autograd
     (and without autocast: the products run in the input's dtype)."""
+    if len(rois) > _MAX_REGIONS:  # the weights span whole axes: bound their memory
+        parts = [
+            separable_roi_align(input, part, output_size, spatial_scale, sampling_ratio, aligned)
+            for part in rois.split(_MAX_REGIONS)
+        ]
+        return torch.cat(parts)
     with torch.autocast(input.device.type, enabled=False):
         channels, height, width = input.shape[1:]
         pooled_h, pooled_w = output_size
