@@ -173,11 +173,11 @@ def _cpu_capability() -> str:
     return torch.backends.cpu.get_cpu_capability()
 
 
-def channels_last_pays(x: torch.Tensor, conv: nn.Conv2d) -> bool:
-    """Whether ``conv`` on ``x`` is CPU inference that runs faster on channels-last input: oneDNN's
-    convolutions of region batches (the heads' 14x14) are 5-15% faster so, but where modet's
-    Conv2d takes NNPACK's Winograd path it wants NCHW."""
-    if not eager_cpu_inference(x, conv.weight):
+def channels_last_pays(x: torch.Tensor, conv: nn.Module) -> bool:
+    """Whether convolution ``conv`` on ``x`` is CPU inference that runs faster on channels-last
+    input: oneDNN's convolutions of region batches (the heads' 14x14) are 5-15% faster so, but
+    where modet's Conv2d takes NNPACK's Winograd path it wants NCHW."""
+    if not isinstance(conv, nn.Conv2d) or not eager_cpu_inference(x, conv.weight):
         return False
     return not (isinstance(conv, Conv2d) and conv.winograd and _winograd_applies(x, conv.weight, conv))
 

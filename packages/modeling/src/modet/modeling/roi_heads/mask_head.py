@@ -158,7 +158,9 @@ class BaseMaskRCNNHead(nn.Module):
         raise NotImplementedError
 
 
-class MaskRCNNConvUpsampleHead(BaseMaskRCNNHead, nn.Sequential):  # type: ignore[misc]  # detectron2's layout: the base's forward(x, instances) comes first in the MRO, Sequential only holds the layers
+class MaskRCNNConvUpsampleHead(
+    BaseMaskRCNNHead, nn.Sequential
+):  # detectron2's layout: Sequential only holds the layers
     """3x3 convs (``mask_fcn1``…), a 2x ``deconv`` with ReLU, and a 1x1 ``predictor``."""
 
     @configurable
@@ -223,7 +225,9 @@ class MaskRCNNConvUpsampleHead(BaseMaskRCNNHead, nn.Sequential):  # type: ignore
             x = layer(x)
         return x
 
-    def forward(self, x: Any, instances: list[Instances]) -> dict[str, torch.Tensor] | list[Instances]:
+    def forward(  # type: ignore[override]  # the head's forward(x, instances), not Sequential's
+        self, x: Any, instances: list[Instances]
+    ) -> dict[str, torch.Tensor] | list[Instances]:
         if not self.training and self._predicted_class_only(x):
             mask_rcnn_inference(self._predicted_class_logits(x, instances), instances)
             return instances
