@@ -207,7 +207,7 @@ class KRCNNConvDeconvUpsampleHead(BaseKeypointRCNNHead, nn.Sequential):  # type:
         return ret
 
     def layers(self, x: torch.Tensor) -> torch.Tensor:
-        channels_last = not self.training and channels_last_pays(x, self.conv_fcn1)
+        channels_last = not self.training and channels_last_pays(x, next(iter(self)))  # conv_fcn1
         if channels_last:  # 10-15% faster convolutions of region batches on CPUs
             x = x.contiguous(memory_format=torch.channels_last)
         for layer in self:
