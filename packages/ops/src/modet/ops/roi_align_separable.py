@@ -33,10 +33,12 @@ def separable_roi_align_applies(
     """Whether the regions are finite and have few enough samples per bin for this path."""
     if sampling_ratio > _MAX_GRID:
         return False
-    if len(rois) == 0 or sampling_ratio > 0:
-        return len(rois) == 0 or bool(torch.isfinite(rois).all())
+    if len(rois) == 0:
+        return True
     if not bool(torch.isfinite(rois).all()):
         return False
+    if sampling_ratio > 0:  # a fixed grid, whatever the regions' sizes
+        return True
     sides = (rois[:, 3:5] - rois[:, 1:3]).abs().amax(dim=0) * spatial_scale
     return bool(sides[1] / output_size[0] <= _MAX_GRID - 1 and sides[0] / output_size[1] <= _MAX_GRID - 1)
 
@@ -51,30 +53,43 @@ def separable_roi_align(
 ) -> torch.Tensor:
     """torchvision's ``roi_align`` on (N, C, H, W) ``input`` and (K, 5) ``rois``, without autograd
     (and without autocast: the products run in the input's dtype)."""
-    if len(rois) > _MAX_REGIONS:  # the weights span whole axes: bound their memory
+    channels, height, width = input.shape[1:]
+    if len(rois) == 0 or height == 0 or width == 0:
+        return input.new_zeros((len(rois), channels, *output_size))
+    with torch.autocast(input.device.type, enabled=False):
+        features = input.permute(0, 2, 3, 1).contiguous()  # (N, H, W, C): one row per pixel
+        # The weights span whole axes: at most _MAX_REGIONS regions at a time bound their memory.
         parts = [
-            separable_roi_align(input, part, output_size, spatial_scale, sampling_ratio, aligned)
+            _pool_regions(features, part, output_size, spatial_scale, sampling_ratio, aligned)
             for part in rois.split(_MAX_REGIONS)
         ]
-        return torch.cat(parts)
-    with torch.autocast(input.device.type, enabled=False):
-        channels, height, width = input.shape[1:]
-        pooled_h, pooled_w = output_size
-        pooled = input.new_zeros((len(rois), pooled_h, pooled_w, channels))
-        if len(rois) > 0 and height > 0 and width > 0:
-            boxes = rois[:, 1:] * spatial_scale - (0.5 if aligned else 0.0)
-            y = _axis_weights(boxes[:, 1], boxes[:, 3], pooled_h, height, sampling_ratio, aligned)
-            x = _axis_weights(boxes[:, 0], boxes[:, 2], pooled_w, width, sampling_ratio, aligned)
-            features = input.permute(0, 2, 3, 1).contiguous()  # (N, H, W, C): one row per pixel
-            images = rois[:, 0].to(torch.int64)
-            # Regions with windows of one size are pooled together.
-            window_key = y.side * (width + 1) + x.side
-            for key in window_key.unique().tolist():
-                members = (window_key == key).nonzero().flatten()
-                side_h, side_w = divmod(key, width + 1)
-                for part in members.split(max(1, _MAX_GATHERED // (side_h * side_w * channels))):
-                    pooled[part] = _pool_windows(features, images[part], y.window(part, side_h), x.window(part, side_w))
+    pooled = parts[0] if len(parts) == 1 else torch.cat(parts)
     return pooled.permute(0, 3, 1, 2).contiguous()
+
+
+def _pool_regions(
+    features: torch.Tensor,
+    rois: torch.Tensor,
+    output_size: tuple[int, int],
+    spatial_scale: float,
+    sampling_ratio: int,
+    aligned: bool,
+) -> torch.Tensor:
+    """(R, bins_h, bins_w, C) pooled ``rois`` from ``features`` (N, H, W, C)."""
+    height, width, channels = features.shape[1:]
+    boxes = rois[:, 1:] * spatial_scale - (0.5 if aligned else 0.0)
+    y = _axis_weights(boxes[:, 1], boxes[:, 3], output_size[0], height, sampling_ratio, aligned)
+    x = _axis_weights(boxes[:, 0], boxes[:, 2], output_size[1], width, sampling_ratio, aligned)
+    images = rois[:, 0].to(torch.int64)
+    pooled = features.new_zeros((len(rois), *output_size, channels))
+    # Regions with windows of one size are pooled together.
+    window_key = y.side * (width + 1) + x.side
+    for key in window_key.unique().tolist():
+        members = (window_key == key).nonzero().flatten()
+        side_h, side_w = divmod(key, width + 1)
+        for part in members.split(max(1, _MAX_GATHERED // (side_h * side_w * channels))):
+            pooled[part] = _pool_windows(features, images[part], y.window(part, side_h), x.window(part, side_w))
+    return pooled
 
 
 class _AxisWeights:

@@ -158,9 +158,8 @@ class BaseMaskRCNNHead(nn.Module):
         raise NotImplementedError
 
 
-class MaskRCNNConvUpsampleHead(
-    BaseMaskRCNNHead, nn.Sequential
-):  # detectron2's layout: Sequential only holds the layers
+# detectron2's layout: the head's forward(x, instances) comes first in the MRO, Sequential holds the layers.
+class MaskRCNNConvUpsampleHead(BaseMaskRCNNHead, nn.Sequential):
     """3x3 convs (``mask_fcn1``…), a 2x ``deconv`` with ReLU, and a 1x1 ``predictor``."""
 
     @configurable
