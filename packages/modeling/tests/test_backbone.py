@@ -123,7 +123,7 @@ def test_fpn_outputs_and_padding():
     torch.testing.assert_close(out["p6"], out["p5"][:, :, ::2, ::2])
 
 
-def test_cpu_inference_runs_the_resnet_channels_last_and_returns_nchw():
+def test_cpu_inference_runs_the_resnet_channels_last_and_the_fpn_keeps_that_layout():
     cfg = _tiny_cfg(**{"MODEL.BACKBONE.NAME": "build_resnet_fpn_backbone"})
     fpn = build_backbone(cfg).eval()
     x = torch.rand(1, 3, 64, 64)
@@ -135,7 +135,14 @@ def test_cpu_inference_runs_the_resnet_channels_last_and_returns_nchw():
         assert feature.is_contiguous(), name
         assert kept[name].is_contiguous(memory_format=torch.channels_last), name
         torch.testing.assert_close(kept[name], feature, rtol=0, atol=0)  # the same tensors' values
-    assert all(feature.is_contiguous() for feature in out.values())
+    # FPN's outputs stay channels-last (their consumers read them faster so), with the values of
+    # the NCHW way that autograd takes
+    traced = fpn(x.requires_grad_())
+    for name, feature in out.items():
+        assert feature.is_contiguous(memory_format=torch.channels_last), name
+        assert traced[name].is_contiguous(), name
+        scale = traced[name].abs().max().item()  # about 50: the fifty layers' roundings differ
+        torch.testing.assert_close(feature, traced[name], rtol=0, atol=1e-5 * scale)
     # training: NCHW throughout, as detectron2
     fpn.train()
     assert all(f.is_contiguous() for f in fpn.bottom_up(x, keep_channels_last=True).values())

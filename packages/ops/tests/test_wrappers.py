@@ -64,35 +64,52 @@ def test_conv2d_folds_a_frozen_norm_into_its_weights():
 
 def test_conv2d_with_winograd_agrees_with_torch_in_inference_and_is_torchs_own_in_training():
     torch.manual_seed(0)
-    conv = Conv2d(8, 64, kernel_size=3, padding=1, activation=F.relu, winograd=True)
-    plain = Conv2d(8, 64, kernel_size=3, padding=1, activation=F.relu)
+    conv = Conv2d(128, 128, kernel_size=3, padding=1, activation=F.relu, winograd=True)
+    plain = Conv2d(128, 128, kernel_size=3, padding=1, activation=F.relu)
     plain.load_state_dict(conv.state_dict())
-    x = torch.randn(2, 8, 64, 72)  # large enough for Winograd on every CPU
+    x = torch.randn(2, 128, 30, 36)  # large enough for a Winograd path on every CPU
     expected = F.relu(F.conv2d(x, conv.weight, conv.bias, padding=1))
     with torch.no_grad():
         winograd = conv(x)
-        torch.testing.assert_close(winograd, expected, rtol=1e-4, atol=5e-5)  # outputs of about 3
-        if torch.backends.nnpack.is_available():
+        torch.testing.assert_close(winograd, expected, rtol=1e-4, atol=2e-5)  # outputs of about 2
+        if wrappers._winograd_algorithm(x, conv.weight, conv) is not None:
             assert not torch.equal(winograd, expected)  # another algorithm: other roundings
         assert torch.equal(plain(x), expected)  # off unless asked for
-        assert conv(x[:0]).shape == (0, 64, 64, 72)
+        assert conv(x[:0]).shape == (0, 128, 30, 36)
     out = conv(x)  # with autograd: torch's own convolution, differentiable
     assert torch.equal(out, expected) and out.requires_grad
 
 
-@pytest.mark.skipif(not torch.backends.nnpack.is_available(), reason="this torch build has no NNPACK")
-@pytest.mark.parametrize("capability", ["AVX2", "AVX512"])
+@pytest.mark.parametrize("capability", ["AVX2", "AVX512", "DEFAULT"])
 def test_winograd_runs_where_it_is_faster_than_onednn(monkeypatch, capability):
-    """On AVX-512 CPUs only large maps with many output channels; on AVX2 ones every size."""
+    """On AVX-512 CPUs modet's own, on maps of 48 tiles or more with 128 channels or more in and
+    out; elsewhere NNPACK's at every size (where torch has NNPACK)."""
     monkeypatch.setattr(wrappers, "_cpu_capability", lambda: capability)
-    torch.manual_seed(0)
-    cases = {(64, 64, 64): True, (64, 32, 32): capability == "AVX2", (16, 64, 64): capability == "AVX2"}
-    for (channels, height, width), winograd_expected in cases.items():
-        conv = Conv2d(8, channels, kernel_size=3, padding=1, winograd=True)
-        x = torch.randn(1, 8, height, width)
+    nnpack = "nnpack" if torch.backends.nnpack.is_available() else None
+    cases = {  # (in channels, out channels, height, width): AVX-512's choice
+        (128, 128, 25, 34): "modet",  # 7 x 9 tiles: FPN's P5 of an 800x1067 image
+        (256, 720, 100, 134): "modet",
+        (256, 36, 100, 134): None,  # few output channels: the transforms cost more than they save
+        (64, 128, 100, 134): None,
+        (256, 256, 13, 17): None,  # 4 x 5 tiles
+    }
+    for (channels, out_channels, height, width), on_avx512 in cases.items():
+        conv = Conv2d(channels, out_channels, kernel_size=3, padding=1, winograd=True)
+        x = torch.zeros(1, channels, height, width)
         with torch.no_grad():
-            used_winograd = not torch.equal(conv(x), F.conv2d(x, conv.weight, conv.bias, padding=1))
-        assert used_winograd == winograd_expected, (channels, height, width)
+            chosen = wrappers._winograd_algorithm(x, conv.weight, conv)
+            assert wrappers.channels_last_pays(x, conv) == (chosen != "nnpack")
+        assert chosen == (on_avx512 if capability == "AVX512" else nnpack), (channels, out_channels, height, width)
+    regions = torch.zeros(100, 256, 14, 14)  # the mask head's region batch
+    with torch.no_grad():
+        chosen = wrappers._winograd_algorithm(regions, conv.weight, conv)
+    assert chosen == ("modet" if capability == "AVX512" else nnpack)
+    for not_applicable in (dict(stride=2), dict(dilation=2), dict(groups=2)):
+        conv = Conv2d(
+            256, 256, kernel_size=3, padding=not_applicable.get("dilation", 1), winograd=True, **not_applicable
+        )
+        with torch.no_grad():
+            assert wrappers._winograd_algorithm(torch.zeros(1, 256, 64, 64), conv.weight, conv) is None
 
 
 def test_conv2d_empty_batch_keeps_output_shape():
@@ -138,7 +155,8 @@ def test_cross_entropy_of_empty_input_is_zero_with_gradient():
 
 
 @pytest.mark.skipif(not torch.backends.nnpack.is_available(), reason="this torch build has no NNPACK")
-def test_winograd_gives_a_batch_of_images_exactly_what_each_image_gets_alone():
+def test_nnpack_gives_a_batch_of_images_exactly_what_each_image_gets_alone(monkeypatch):
+    monkeypatch.setattr(wrappers, "_cpu_capability", lambda: "AVX2")  # NNPACK's path
     torch.manual_seed(0)
     conv = Conv2d(8, 64, kernel_size=3, padding=1, winograd=True)
     images = torch.randn(3, 8, 64, 72)

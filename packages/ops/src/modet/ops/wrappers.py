@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from modet.ops.winograd import winograd_conv3x3
 from modet.structures.tracing import is_exporting
 
 __all__ = [
@@ -113,16 +114,19 @@ class Conv2d(nn.Conv2d):
 
     def _convolve(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         padding = self.padding
-        if self.winograd and not isinstance(padding, str) and _winograd_applies(x, weight, self):
-            # NNPACK's Winograd transform: 2-3x fewer multiplications for 3x3 stride-1 kernels,
-            # the same result up to float rounding (about 1e-5 relative); torch itself prefers
-            # oneDNN. modet's heads and FPN turn it on; a ResNet does not: through its fifty
-            # layers the rounding grows until proposal corners move by more than 1e-2 px.
-            return _winograd_convolution(x, weight, bias, list(padding))
+        algorithm = _winograd_algorithm(x, weight, self) if self.winograd and not isinstance(padding, str) else None
+        # Winograd's transform: 2-4x fewer multiplications for 3x3 stride-1 kernels, the same result
+        # up to float rounding (about 1e-5 relative); torch itself prefers oneDNN. modet's heads and
+        # FPN turn it on; a ResNet does not: through its fifty layers the rounding grows until
+        # proposal corners move by more than 1e-2 px.
+        if algorithm == "modet":
+            return winograd_conv3x3(x, weight, bias, (padding[0], padding[1]))
+        if algorithm == "nnpack":
+            return _nnpack_convolution(x, weight, bias, list(padding))
         return F.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
 
-def _winograd_convolution(
+def _nnpack_convolution(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: list[int]
 ) -> torch.Tensor:
     """NNPACK's convolution, image by image on image-sized maps: its batch algorithm is about 3x
@@ -136,9 +140,11 @@ def _winograd_convolution(
     return torch._nnpack_spatial_convolution(x, weight, bias, padding, [1, 1])
 
 
-def _winograd_applies(x: torch.Tensor, weight: torch.Tensor, conv: nn.Conv2d) -> bool:
-    """A 3x3, stride-1, ungrouped fp32 convolution in eager CPU inference, outside autocast."""
-    return (
+def _winograd_algorithm(x: torch.Tensor, weight: torch.Tensor, conv: nn.Conv2d) -> str | None:
+    """Which Winograd convolution beats oneDNN's here: modet's own (``winograd_conv3x3``), NNPACK's,
+    or none (``None``). Only for a 3x3, stride-1, ungrouped fp32 convolution in eager CPU
+    inference, outside autocast."""
+    applies = (
         eager_cpu_inference(x, weight)  # first: a graph capture must not see the size tests below
         and weight.shape[2:] == (3, 3)
         and conv.stride == (1, 1)
@@ -148,24 +154,32 @@ def _winograd_applies(x: torch.Tensor, weight: torch.Tensor, conv: nn.Conv2d) ->
         and x.dtype == torch.float32
         and x.shape[0] > 0
         and not torch.is_autocast_enabled("cpu")
-        and _winograd_pays(x, weight)
-        and torch.backends.nnpack.is_available()
     )
+    if not applies:
+        return None
+    if _cpu_capability() == "AVX512":
+        return "modet" if _modet_winograd_pays(x, weight) else None
+    return "nnpack" if torch.backends.nnpack.is_available() else None
 
 
-# Measured on 2 threads (torch 2.14): NNPACK beats oneDNN at every size on an AVX2 CPU (2.5-3x on
-# FPN levels, AMD EPYC); on an AVX-512 one, where oneDNN runs twice as wide, only on maps of 64x64
-# and more with 64 output channels or more (0.63-0.76x on P2 and P3), while NNPACK's fixed cost
-# per call makes it 1.3-6x slower on P5-P7 and on batches of 14x14 regions (Intel Xeon).
+# Measured on 2 threads (torch 2.14, 2026-12-01, Intel Xeon with AVX-512): modet's F(4x4, 3x3)
+# takes 0.4-0.75x oneDNN's time, and 0.3-0.75x NNPACK's, from FPN's P2 to P5 and on batches of
+# 14x14 regions with 256 or more output channels; with few output channels (RetinaNet's 36 box
+# deltas) or on maps of under about 64 tiles (P6, P7) its transforms cost more than they save.
+# On an AVX2 CPU NNPACK beats oneDNN at every size (2.5-3x on FPN levels, AMD EPYC).
 _LARGE_MAP_AREA = 64 * 64
-_WINOGRAD_MIN_CHANNELS_AVX512 = 64
+_MODET_WINOGRAD_MIN_TILES = 48
+_MODET_WINOGRAD_MIN_CHANNELS = 128
 
 
-def _winograd_pays(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether NNPACK's Winograd convolution is faster than oneDNN's here, for this map and kernel."""
-    if _cpu_capability() != "AVX512":
-        return True
-    return x.shape[-2] * x.shape[-1] >= _LARGE_MAP_AREA and weight.shape[0] >= _WINOGRAD_MIN_CHANNELS_AVX512
+def _modet_winograd_pays(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether modet's Winograd convolution is faster than oneDNN's for this map and kernel."""
+    tiles = x.shape[0] * -(-x.shape[-2] // 4) * -(-x.shape[-1] // 4)
+    return (
+        tiles >= _MODET_WINOGRAD_MIN_TILES
+        and weight.shape[0] >= _MODET_WINOGRAD_MIN_CHANNELS
+        and weight.shape[1] >= _MODET_WINOGRAD_MIN_CHANNELS
+    )
 
 
 @functools.cache
@@ -175,11 +189,11 @@ def _cpu_capability() -> str:
 
 def channels_last_pays(x: torch.Tensor, conv: nn.Module) -> bool:
     """Whether convolution ``conv`` on ``x`` is CPU inference that runs faster on channels-last
-    input: oneDNN's convolutions of region batches (the heads' 14x14) are 5-15% faster so, but
-    where modet's Conv2d takes NNPACK's Winograd path it wants NCHW."""
+    input: oneDNN's convolutions of region batches (the heads' 14x14) are 5-15% faster so, and
+    modet's Winograd works channels-last; only NNPACK's Winograd path wants NCHW."""
     if not isinstance(conv, nn.Conv2d) or not eager_cpu_inference(x, conv.weight):
         return False
-    return not (isinstance(conv, Conv2d) and conv.winograd and _winograd_applies(x, conv.weight, conv))
+    return not (isinstance(conv, Conv2d) and conv.winograd and _winograd_algorithm(x, conv.weight, conv) == "nnpack")
 
 
 def eager_cpu_inference(*tensors: torch.Tensor) -> bool:

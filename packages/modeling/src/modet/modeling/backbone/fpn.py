@@ -128,10 +128,13 @@ class FPN(Backbone):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         # A ResNet's channels-last features (CPU inference) go to the lateral convolutions as they
-        # are, which run faster so; the outputs leave NCHW, as any backbone's. (A subclass with its
-        # own forward may not take the keyword.)
-        channels_last = type(self.bottom_up).forward is ResNet.forward
-        bottom_up_features = self.bottom_up(x, keep_channels_last=True) if channels_last else self.bottom_up(x)
+        # are, which run faster so; the outputs keep the memory layout their convolutions gave
+        # them (channels-last from modet's Winograd), which the heads and poolers read fastest.
+        # (A subclass with its own forward may not take the keyword.)
+        if type(self.bottom_up).forward is ResNet.forward:
+            bottom_up_features = self.bottom_up(x, keep_channels_last=True)
+        else:
+            bottom_up_features = self.bottom_up(x)
         prev_features = self.lateral_convs[0](bottom_up_features[self.in_features[-1]])
         results = [self.output_convs[0](prev_features)]
         for idx in range(1, len(self.lateral_convs)):
@@ -147,8 +150,6 @@ class FPN(Backbone):
             else:
                 top_block_input = results[self._out_features.index(self.top_block.in_feature)]
             results.extend(self.top_block(top_block_input))
-        if channels_last:
-            results = [result.contiguous() for result in results]
         return dict(zip(self._out_features, results))
 
 
