@@ -52,7 +52,10 @@ def _transforms(dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.T
         [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
         dtype=torch.float64,
     )
-    return tuple(torch.kron(m, m).to(dtype) for m in (input_transform, kernel_transform, output_transform))
+    to_tiles, kernel, to_output = (
+        torch.kron(m, m).to(dtype) for m in (input_transform, kernel_transform, output_transform)
+    )
+    return to_tiles, kernel, to_output
 
 
 def winograd_conv3x3(

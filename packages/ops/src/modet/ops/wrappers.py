@@ -114,15 +114,16 @@ class Conv2d(nn.Conv2d):
 
     def _convolve(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         padding = self.padding
-        algorithm = _winograd_algorithm(x, weight, self) if self.winograd and not isinstance(padding, str) else None
-        # Winograd's transform: 2-4x fewer multiplications for 3x3 stride-1 kernels, the same result
-        # up to float rounding (about 1e-5 relative); torch itself prefers oneDNN. modet's heads and
-        # FPN turn it on; a ResNet does not: through its fifty layers the rounding grows until
-        # proposal corners move by more than 1e-2 px.
-        if algorithm == "modet":
-            return winograd_conv3x3(x, weight, bias, (padding[0], padding[1]))
-        if algorithm == "nnpack":
-            return _nnpack_convolution(x, weight, bias, list(padding))
+        if self.winograd and not isinstance(padding, str):
+            # Winograd's transform: 2-4x fewer multiplications for 3x3 stride-1 kernels, the same
+            # result up to float rounding (about 1e-5 relative); torch itself prefers oneDNN. modet's
+            # heads and FPN turn it on; a ResNet does not: through its fifty layers the rounding
+            # grows until proposal corners move by more than 1e-2 px.
+            algorithm = _winograd_algorithm(x, weight, self)
+            if algorithm == "modet":
+                return winograd_conv3x3(x, weight, bias, (padding[0], padding[1]))
+            if algorithm == "nnpack":
+                return _nnpack_convolution(x, weight, bias, list(padding))
         return F.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
 
