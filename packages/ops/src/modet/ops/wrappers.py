@@ -163,11 +163,11 @@ def _winograd_algorithm(x: torch.Tensor, weight: torch.Tensor, conv: nn.Conv2d) 
     return "nnpack" if torch.backends.nnpack.is_available() else None
 
 
-# Measured on 2 threads (torch 2.14, 2026-12-01, Intel Xeon with AVX-512): modet's F(4x4, 3x3)
-# takes 0.4-0.75x oneDNN's time, and 0.3-0.75x NNPACK's, from FPN's P2 to P5 and on batches of
-# 14x14 regions with 256 or more output channels; with few output channels (RetinaNet's 36 box
-# deltas) or on maps of under about 64 tiles (P6, P7) its transforms cost more than they save.
-# On an AVX2 CPU NNPACK beats oneDNN at every size (2.5-3x on FPN levels, AMD EPYC).
+# Measured on 2 threads (torch 2.14, 2026-12-01, Intel Xeon with AVX-512, bench_winograd.py):
+# modet's F(4x4, 3x3) takes 0.4-0.85x oneDNN's time and 0.6-0.9x NNPACK's on FPN's P2 to P5 and
+# on batches of 14x14 regions with 256 channels or more (0.98x at 128); with 36 output channels
+# (RetinaNet's box deltas, 1.0x) or on a map of 20 tiles (P6, 1.8x) its transforms cost more than
+# they save. On an AVX2 CPU NNPACK beats oneDNN at every size (2.5-3x on FPN levels, AMD EPYC).
 _LARGE_MAP_AREA = 64 * 64
 _MODET_WINOGRAD_MIN_TILES = 48
 _MODET_WINOGRAD_MIN_CHANNELS = 128
