@@ -15,9 +15,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
 
 import torch
+from bench_ops import _median_seconds  # this folder's timing helper (scripts run from here)
 from torch.nn import functional as F
 
 from modet.ops.winograd import winograd_conv3x3
@@ -37,16 +37,6 @@ SHAPES = [
     ("keypoint head, 100 regions", 100, 512, 512, 14, 14),
     ("128-channel regions", 100, 128, 128, 14, 14),
 ]
-
-
-def _seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _relative_error(out: torch.Tensor, exact: torch.Tensor) -> float:
@@ -98,7 +88,7 @@ def _measure(
         errors = {way: _relative_error(fn(), exact) for way, fn in ways.items()}
         for _ in range(rounds):
             for way, fn in ways.items():
-                times[way].append(_seconds(fn, repeats))
+                times[way].append(_median_seconds(fn, repeats, x.device))
     return {way: statistics.median(values) * 1e3 for way, values in times.items()}, errors
 
 
